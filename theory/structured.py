@@ -1,0 +1,71 @@
+"""Symmetric d x d matrices of the form  block ⊕ bulk·I  and their weighted sums.
+
+Every exact population matrix of the model (second moments, the CL and MIM X matrices,
+their FL and DecL aggregates) is a dense symmetric block on the first K coordinates
+plus a multiple of the identity on the remaining d - K. Storing it as such keeps the
+exact analysis O(K^3) instead of O(d^3). Dense matrices are plain numpy arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence, Union
+
+import numpy as np
+
+from .errors import require
+
+
+@dataclass(frozen=True)
+class BlockScalar:
+    """X = [[block, 0], [0, bulk·I_{d-K}]], block of shape (K, K), symmetric."""
+
+    block: np.ndarray
+    bulk: float
+    d: int
+
+    def __post_init__(self) -> None:
+        k = self.block.shape[0]
+        require(self.block.shape == (k, k), "block", "a square matrix", self.block.shape)
+        require(1 <= k <= self.d, "block", f"of size K in [1, d={self.d}]", k)
+
+    @property
+    def k(self) -> int:
+        return self.block.shape[0]
+
+    def dense(self) -> np.ndarray:
+        out = np.zeros((self.d, self.d))
+        out[: self.k, : self.k] = self.block
+        idx = np.arange(self.k, self.d)
+        out[idx, idx] = self.bulk
+        return out
+
+    def diagonal(self) -> np.ndarray:
+        return np.concatenate([np.diag(self.block), np.full(self.d - self.k, self.bulk)])
+
+    def scaled(self, a: float) -> "BlockScalar":
+        return BlockScalar(a * self.block, a * self.bulk, self.d)
+
+    def frobenius_sq(self) -> float:
+        return float(np.sum(self.block**2) + (self.d - self.k) * self.bulk**2)
+
+
+SymMatrix = Union[BlockScalar, np.ndarray]
+
+
+def as_dense(x: SymMatrix) -> np.ndarray:
+    return x.dense() if isinstance(x, BlockScalar) else np.asarray(x, dtype=float)
+
+
+def weighted_sum(mats: Sequence[SymMatrix], weights: Sequence[float]) -> SymMatrix:
+    """Σ_j w_j X_j, kept block-structured when every term is (with a common K)."""
+    require(len(mats) == len(weights) and len(mats) > 0, "weights", "one weight per matrix", len(weights))
+    if all(isinstance(m, BlockScalar) for m in mats) and len({m.k for m in mats}) == 1:  # type: ignore[union-attr]
+        block = sum(w * m.block for m, w in zip(mats, weights))  # type: ignore[union-attr]
+        bulk = float(sum(w * m.bulk for m, w in zip(mats, weights)))  # type: ignore[union-attr]
+        return BlockScalar(np.asarray(block), bulk, mats[0].d)  # type: ignore[union-attr]
+    return sum(w * as_dense(m) for m, w in zip(mats, weights))  # type: ignore[return-value]
+
+
+def dimension(x: SymMatrix) -> int:
+    return x.d if isinstance(x, BlockScalar) else int(np.asarray(x).shape[0])

@@ -1,0 +1,88 @@
+"""Verdicts and per-level results of the claim registry."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+LEVELS: tuple[str, ...] = ("printed", "exact", "sampled")
+
+
+class Verdict(str, Enum):
+    HOLDS = "HOLDS"
+    FAILS = "FAILS"
+    VACUOUS = "VACUOUS"
+    ILL_POSED = "ILL-POSED"
+    NA = "N/A"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# When sub-checks are combined into one verdict, the most severe wins.
+_SEVERITY = {Verdict.FAILS: 4, Verdict.ILL_POSED: 3, Verdict.VACUOUS: 2, Verdict.HOLDS: 1, Verdict.NA: 0}
+
+
+def combine(verdicts: Iterable[Verdict]) -> Verdict:
+    vs = list(verdicts)
+    if not vs:
+        return Verdict.NA
+    return max(vs, key=lambda v: _SEVERITY[v])
+
+
+def jsonable(x: Any) -> Any:
+    """Plain JSON types: numpy scalars and arrays become floats and lists, inf becomes a string."""
+    if isinstance(x, Mapping):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return [jsonable(v) for v in x.tolist()]
+    if isinstance(x, Enum):
+        return x.value
+    if isinstance(x, (np.bool_, bool)):
+        return bool(x)
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        f = float(x)
+        if math.isnan(f):
+            return "nan"
+        if math.isinf(f):
+            return "inf" if f > 0 else "-inf"
+        return f
+    return x
+
+
+@dataclass(frozen=True)
+class LevelResult:
+    """The verdict of one claim at one level, a one-line summary and the numbers behind it."""
+
+    verdict: Verdict
+    summary: str
+    numbers: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict.value, "summary": self.summary, **jsonable(dict(self.numbers))}
+
+
+def not_applicable(reason: str) -> LevelResult:
+    return LevelResult(Verdict.NA, reason, {"reason": reason})
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    id: str
+    statement: str
+    levels: Mapping[str, LevelResult]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "statement": self.statement,
+            "levels": {lvl: self.levels[lvl].to_dict() for lvl in LEVELS if lvl in self.levels},
+        }
