@@ -112,7 +112,8 @@ class Analysis:
         if name == "[N]\\i":
             require(client is not None, "client", "given for [N]\\i", client)
             return [k for k in range(self.cfg.n_clients) if k != client]
-        raise ValueError(f"coordinate set: must be one of {COORDINATE_SETS + ('[N]\\i',)}, got {name!r}")
+        allowed = COORDINATE_SETS + ("[N]\\i",)
+        raise ValueError(f"coordinate set: must be one of {allowed}, got {name!r}")
 
     def sensitivity(self, level: str, objective: str, framework: str, coords: str = "[c]",
                     topology: graphs.Topology | None = None, client: int = 0) -> Sensitivity:
@@ -135,7 +136,8 @@ class Analysis:
         if n >= 3:
             irregular.append(graphs.path(n))
             irregular.append(graphs.star(n))
-        targets = np.linspace(2.0 + 2.0 / n, n - 2.0 / n, num=min(4, max(1, n - 2)))
+        lo, hi = graphs.mean_connectivity_range(n)
+        targets = np.linspace(lo, hi - 2.0 / n, num=min(4, max(1, n - 2)))
         for t, target in enumerate(targets):
             try:
                 top = graphs.with_mean_connectivity(n, float(target), seed=self.seed + 101 * t)

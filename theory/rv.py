@@ -284,9 +284,18 @@ def minimiser_gram(x: SymMatrix, c: int) -> np.ndarray:
 
 
 def minimiser_w(x: SymMatrix, c: int) -> np.ndarray:
-    """A global minimiser W (c x d) of the pair-form objective; zero rows beyond its rank."""
-    g = minimiser_gram(x, c)
-    vals, vecs = np.linalg.eigh(g)
-    order = np.argsort(vals)[::-1][:c]
-    vals = np.clip(vals[order], 0.0, None)
-    return (vecs[:, order] * np.sqrt(vals)).T
+    """A global minimiser W (c x d) of the pair-form objective: rows sqrt(λ_j) v_j, zero rows beyond its rank."""
+    sub = solution_subspace(x, c, "minimiser")
+    require(sub.well_posed, "X", "a matrix whose minimiser is unique (eigengap > 0 at the cut)", sub.diagnostic())
+    s = sub.spec
+    w = np.zeros((c, s.d))
+    row = 0
+    for j in sub.fixed:
+        if j == s.bulk_index:
+            for k in range(s.k, s.d):
+                w[row, k] = np.sqrt(s.values[j])
+                row += 1
+        else:
+            w[row, : s.k] = np.sqrt(s.values[j]) * s.vectors[:, j]
+            row += 1
+    return w

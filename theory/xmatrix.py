@@ -57,6 +57,15 @@ def augmentation_matrix(cfg: ModelConfig) -> np.ndarray:
     return h
 
 
+def augmentation_trace(name: str, d: float) -> float:
+    """tr(H) of the named augmentation at dimension d, without building H (d/2, d or h d)."""
+    if name == "identity":
+        return float(d)
+    if name.startswith("scale:"):
+        return float(name.split(":", 1)[1]) * float(d)
+    return 0.5 * float(d)
+
+
 def hollow(x: BlockScalar) -> BlockScalar:
     block = x.block - np.diag(np.diag(x.block))
     return BlockScalar(block, 0.0, x.d)

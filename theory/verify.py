@@ -1,0 +1,186 @@
+"""python -m theory.verify: a report on every claim and proof step of the paper's theory.
+
+Each claim of ``theory.claims.registry`` is checked at the printed, exact and sampled
+levels; the report prints one row per claim and level with the verdict and key numbers,
+then a summary of where the paper and the exact model disagree.
+
+Exit status: 0 when the report was produced (1 with ``--strict`` when a claim FAILS),
+2 with a one-line message on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Sequence
+
+from . import graphs
+from .analysis import Analysis
+from .claims.common import dimension_grid
+from .claims.context import Context
+from .claims.registry import claim_ids, run_claims
+from .errors import ParameterError, require
+from .model import ModelConfig, paper_config
+from .report import render_text, report_dict
+
+TOPOLOGIES = ("ring", "complete", "regular", "er", "abar", "path", "star")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m theory.verify",
+        description="Verify the theory of Chen et al. (ICLR 2026) in its own linear model: every claim and proof "
+                    "step at the printed (symbolic), exact (population) and sampled levels.")
+    m = p.add_argument_group("model (paper Section 3.2; defaults follow the paper's scalings)")
+    m.add_argument("--d", type=int, default=512, help="ambient dimension d (integer >= 2; default 512)")
+    m.add_argument("--N", type=int, default=None, help="number of clients N >= 2 (default ceil(4 d^(1/20)))")
+    m.add_argument("--c", type=int, default=None, help="embedding width c <= d (default 2N)")
+    m.add_argument("--p", type=float, default=0.75, help="MIM mask ratio p in (0, 1) (default 0.75)")
+    m.add_argument("--tau", type=float, default=None, help="class offset τ > 0 (default d^(1/5))")
+    m.add_argument("--mu", type=float, default=None, help="noise scale μ > 0 (default d^(-1/5))")
+    m.add_argument("--n-frequent", type=int, default=None, help="samples per frequent class (default d)")
+    m.add_argument("--n-rare", type=int, default=None, help="samples of the rare class (default ceil(sqrt(d)))")
+    m.add_argument("--q-mode", choices=("per-sample", "per-class"), default="per-sample",
+                   help="reading of q: independent per sample and axis, or fixed per class")
+    m.add_argument("--rare-axis", choices=("class-index", "owner"), default="class-index",
+                   help="axis of the rare class h_i: the index h_i itself, or the class axis of its owner")
+    m.add_argument("--augmentation", default="blur", help="H of dissimilar CL: blur, identity or scale:<h>")
+    g = p.add_argument_group("graph")
+    g.add_argument("--topology", choices=TOPOLOGIES, default="abar",
+                   help="DecL graph: ring, complete, regular (degree |Ā|-1), er (G(N, q), q = (|Ā|-1)/(N-1)), "
+                        "abar (random connected graph with the target |Ā|), path, star (default abar)")
+    g.add_argument("--abar", type=float, default=None,
+                   help="target average connectivity |Ā| in [2, N] (default (N+2)/2 rounded down to a reachable value)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the model, the graph and the sampled data (default 0)")
+    p.add_argument("--const", action="append", default=[], metavar="NAME=VALUE",
+                   help="value of a hidden constant of the printed bounds: C_M, C_C (O-terms), K_M, K_C (Θ-terms); "
+                        "repeatable (defaults: C=1, K implied by Eq. 37)")
+    p.add_argument("--claims", default=None, help="comma-separated claim ids to run (default all): " + ", ".join(claim_ids()))
+    p.add_argument("--no-sampled", action="store_true", help="skip the sampled level")
+    p.add_argument("--train", action="store_true",
+                   help="add trained linear models (JAX, linear_models) to the sampled level")
+    p.add_argument("--json", metavar="PATH", default=None, help="write the full report as JSON to PATH")
+    p.add_argument("--strict", action="store_true", help="exit 1 when any claim FAILS at any level")
+    p.add_argument("--quiet", action="store_true", help="print only the summary")
+    return p
+
+
+def _parse_constants(items: Sequence[str]) -> dict[str, float]:
+    allowed = ("C_M", "C_C", "K_M", "K_C")
+    out = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        require(name in allowed, "--const", f"NAME=VALUE with NAME in {allowed}", item)
+        try:
+            v = float(value)
+        except ValueError:
+            v = float("nan")
+        require(v > 0, "--const", "a positive number after '='", item)
+        out[name] = v
+    return out
+
+
+def build_config(args: argparse.Namespace, d: int | None = None) -> ModelConfig:
+    return paper_config(
+        args.d if d is None else d,
+        n_clients=args.N, c=args.c, p=args.p, tau=None if d not in (None, args.d) else args.tau,
+        mu=None if d not in (None, args.d) else args.mu,
+        n_frequent=None if d not in (None, args.d) else args.n_frequent,
+        n_rare=None if d not in (None, args.d) else args.n_rare,
+        q_mode=args.q_mode, rare_axis=args.rare_axis, augmentation=args.augmentation, seed=args.seed)
+
+
+def build_topology(args: argparse.Namespace, n: int) -> graphs.Topology:
+    if args.abar is not None:
+        require(2.0 <= args.abar <= n, "--abar", f"in [2, N={n}]", args.abar)
+    abar = args.abar if args.abar is not None else float(max(2, (n + 2) // 2))
+    kind = args.topology
+    if kind == "complete":
+        return graphs.complete(n)
+    if kind == "ring":
+        return graphs.ring(n)
+    if kind == "path":
+        return graphs.path(n)
+    if kind == "star":
+        return graphs.star(n)
+    if kind == "regular":
+        deg = abar - 1
+        require(float(deg).is_integer(), "--abar", "an integer for --topology regular (|Ā| = degree + 1)", abar)
+        return graphs.regular(n, int(deg), seed=args.seed)
+    if kind == "er":
+        return graphs.erdos_renyi(n, min(1.0, (abar - 1) / (n - 1)), seed=args.seed)
+    return graphs.with_mean_connectivity(n, abar, seed=args.seed)
+
+
+def make_context(args: argparse.Namespace) -> Context:
+    cfg = build_config(args)
+    top = build_topology(args, cfg.n_clients)
+    fixed_n = cfg.n_clients
+
+    def config_at(d: int) -> ModelConfig:
+        a = argparse.Namespace(**{**vars(args), "N": fixed_n, "c": cfg.c})
+        return build_config(a, d)
+
+    an = Analysis(cfg, top, seed=args.seed, config_at=config_at)
+    d = cfg.d
+    floor = max(32, cfg.support_size + 2, cfg.c + 2)
+    return Context(
+        analysis=an,
+        constants=_parse_constants(args.const),
+        sampled=not args.no_sampled,
+        exact_grid=tuple(dimension_grid(d, below=3, above=3, floor=floor)),
+        dense_grid=tuple(g for g in dimension_grid(d, below=3, above=1, floor=floor) if g <= max(d, 1024)),
+        sampled_grid=tuple(dimension_grid(d, below=2, above=0, floor=floor)),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        ctx = make_context(args)
+        ids = None
+        if args.claims:
+            ids = [s.strip() for s in args.claims.split(",") if s.strip()]
+            unknown = sorted(set(ids) - set(claim_ids()))
+            require(not unknown, "--claims", f"ids among {', '.join(claim_ids())}", ",".join(unknown))
+        if args.json:
+            parent = os.path.dirname(os.path.abspath(args.json))
+            require(os.path.isdir(parent), "--json", "a path in an existing folder", args.json)
+    except ParameterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    t0 = time.perf_counter()
+    done = {"n": 0}
+    total = (len(ids) if ids else len(claim_ids())) * 3
+
+    def progress(cid: str, level: str) -> None:
+        done["n"] += 1
+        if not args.quiet and sys.stderr.isatty():
+            print(f"\r[{done['n']:3d}/{total}] {cid:<26} {level:<8}", end="", file=sys.stderr, flush=True)
+
+    results = run_claims(ctx, ids, progress)
+    if ctx.sampled and args.train:
+        from .training import trained_checks  # optional: needs jax
+        results = trained_checks(ctx, results)
+    if not args.quiet and sys.stderr.isatty():
+        print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
+    elapsed = time.perf_counter() - t0
+    report = report_dict(ctx, results, elapsed)
+    print(render_text(report, summary_only=args.quiet))
+    if args.json:
+        tmp = args.json + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(report, fh, indent=1)
+        os.replace(tmp, args.json)
+    if args.strict and any(lv["verdict"] == "FAILS" for c in report["claims"] for lv in c["levels"].values()):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
