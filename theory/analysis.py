@@ -20,7 +20,7 @@ from .model import ModelConfig
 from .rv import Sensitivity, Subspace, sensitivity, solution_subspace
 from .sampler import ClientData, sample_clients
 from .structured import SymMatrix
-from .xmatrix import OBJECTIVES, augmentation_matrix, empirical_x, exact_x
+from .xmatrix import OBJECTIVES, empirical_x, exact_x
 
 FRAMEWORKS: tuple[str, ...] = ("local", "decl", "fl")
 COORDINATE_SETS: tuple[str, ...] = ("[c]", "[N]", "rare")
@@ -46,10 +46,6 @@ class Analysis:
     def data(self) -> tuple[ClientData, ...]:
         return sample_clients(self.cfg, self.seed)
 
-    @cached_property
-    def h(self) -> np.ndarray:
-        return augmentation_matrix(self.cfg)
-
     def _memo(self, key: tuple, fn: Callable[[], object]) -> object:
         if key not in self._cache:
             self._cache[key] = fn()
@@ -66,7 +62,7 @@ class Analysis:
             out = []
             for cd in self.data:
                 rng = np.random.default_rng([self.cfg.seed, 3, self.seed, cd.client, OBJECTIVES.index(objective)])
-                out.append(empirical_x(self.cfg, cd.x, objective, rng, self.h))
+                out.append(empirical_x(self.cfg, cd.x, objective, rng))
             return tuple(out)
 
         return self._memo(("x", level, objective), build)  # type: ignore[return-value]

@@ -124,6 +124,10 @@ def make_context(args: argparse.Namespace) -> Context:
         a = argparse.Namespace(**{**vars(args), "N": fixed_n, "c": cfg.c})
         return build_config(a, d)
 
+    if not args.no_sampled:
+        require(cfg.samples_per_client >= cfg.c, "--n-frequent",
+                f"large enough that |D_i| = 2 n_frequent + n_rare >= c = {cfg.c} for the sampled level "
+                "(or pass --no-sampled)", cfg.n_frequent)
     an = Analysis(cfg, top, seed=args.seed, config_at=config_at)
     d = cfg.d
     floor = max(32, cfg.support_size + 2, cfg.c + 2)

@@ -57,6 +57,15 @@ def augmentation_matrix(cfg: ModelConfig) -> np.ndarray:
     return h
 
 
+def apply_augmentation(name: str, x: np.ndarray) -> np.ndarray:
+    """x Hᵀ for a batch x of shape (n, d), without building H (O(n d))."""
+    if name == "identity":
+        return x.copy()
+    if name.startswith("scale:"):
+        return float(name.split(":", 1)[1]) * x
+    return 0.5 * x + 0.25 * (np.roll(x, 1, axis=1) + np.roll(x, -1, axis=1))
+
+
 def augmentation_trace(name: str, d: float) -> float:
     """tr(H) of the named augmentation at dimension d, without building H (d/2, d or h d)."""
     if name == "identity":
@@ -79,9 +88,12 @@ def exact_x(cfg: ModelConfig, i: int, objective: str) -> SymMatrix:
         return m
     if objective == "MIM":
         return hollow(m).scaled(cfg.p * (1.0 - cfg.p))
+    # M = block ⊕ μ²I, so H M = H[:, :K] block (on the first K columns) + μ² H: O(d K² + d²)
     h = augmentation_matrix(cfg)
-    md = m.dense()
-    return 0.5 * (h @ md + md @ h.T)
+    k = m.k
+    hm = m.bulk * h
+    hm[:, :k] += h[:, :k] @ (m.block - m.bulk * np.eye(k))
+    return 0.5 * (hm + hm.T)
 
 
 def exact_xs(cfg: ModelConfig, objective: str) -> tuple[SymMatrix, ...]:
@@ -135,8 +147,7 @@ def sample_views(cfg: ModelConfig, x: np.ndarray, objective: str, rng: np.random
     a = x + rng.standard_normal(x.shape)
     if objective == "CL1":
         return a, x + rng.standard_normal(x.shape)
-    hh = augmentation_matrix(cfg) if h is None else h
-    return a, x @ hh.T
+    return a, (apply_augmentation(cfg.augmentation, x) if h is None else x @ h.T)
 
 
 def empirical_x(cfg: ModelConfig, x: np.ndarray, objective: str, rng: np.random.Generator,

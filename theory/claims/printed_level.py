@@ -8,13 +8,11 @@ Steps are checked symbolically with sympy on the smallest instance that decides 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import sympy as sp
 
 from .. import derivations, printed
-from ..moments import MU, PI_F, PI_R, TAU, second_moment_sympy
+from ..moments import TAU, second_moment_sympy
 from ..rv import solution_subspace
 from ..structured import BlockScalar
 from ..verdict import LevelResult, Verdict, combine, not_applicable
@@ -214,6 +212,19 @@ def eq3_printed(ctx: Context) -> LevelResult:
 
 
 # --------------------------------------------------------------------------- theorems
+def _common_kwargs(ctx: Context, method: str) -> dict:
+    cfg = ctx.cfg
+    kw = {"p": cfg.p, "Abar": ctx.analysis.topology.mean_connectivity, "N": cfg.n_clients,
+          "kappa": cfg.n_clients / cfg.d ** (1 / 20)}
+    if method == "CL2":
+        kw["eta"] = trace_h(ctx) / cfg.d  # tr(H) = η d for every H offered (blur: η = 1/2)
+    return kw
+
+
+def _user_constants(ctx: Context) -> dict[str, float]:
+    return {k: float(v) for k, v in ctx.constants.items()}
+
+
 def rv_bound_printed(ctx: Context, method: str, framework: str) -> LevelResult:
     """The printed lower bound at this d: inside (0, 1) (informative) or not (vacuous)."""
     cfg = ctx.cfg
@@ -221,28 +232,62 @@ def rv_bound_printed(ctx: Context, method: str, framework: str) -> LevelResult:
     s = printed_sensitivity(ctx, method, framework, d=cfg.d, abar=abar)
     lb = 1.0 - s
     algebra = derivations.eq24_algebra()
-    try:
-        thr = derivations.vacuity_threshold(method, framework, constants(ctx), p=cfg.p, Abar=abar,
-                                            N=cfg.n_clients, trH=trace_h(ctx) if method == "CL2" else 1.0)
-    except TypeError:
-        thr = math.nan
+    kw = _common_kwargs(ctx, method)
+    if method == "CL2":
+        kw.pop("eta")
+        kw["trH"] = trace_h(ctx)
+    vac = derivations.vacuity_threshold(method, framework, {**constants(ctx, method), **_user_constants(ctx)}, **kw)
+    thr = float(vac.numbers.get("threshold_d", float("nan")))
     informative = 0.0 < lb < 1.0
     v = Verdict.HOLDS if (algebra.holds and informative) else (Verdict.FAILS if not algebra.holds else Verdict.VACUOUS)
-    return LevelResult(v, f"printed lower bound {lb:.6g} at d={cfg.d} (constants {constants(ctx)}); informative from d = {thr:.4g}",
+    return LevelResult(v, f"printed lower bound {lb:.6g} at d={cfg.d}; Eq. 24 algebra "
+                          f"{'holds' if algebra.holds else 'fails'}; bound informative for d >= {thr:.4g}",
                        {"lower_bound": lb, "sensitivity": s, "eq24_algebra_holds": algebra.holds,
-                        "informative_from_d": thr, "constants": constants(ctx), "mean_connectivity": abar})
+                        "informative_from_d": thr, "constants": constants(ctx, method), "mean_connectivity": abar,
+                        "vacuity": dict(vac.numbers)})
+
+
+def _derivation_level(parts: dict[str, "derivations.Derivation"], head: str) -> LevelResult:
+    verdicts = [Verdict.HOLDS if d.holds else (Verdict.FAILS if d.holds is False else Verdict.ILL_POSED)
+                for d in parts.values()]
+    v = combine(verdicts)
+    bad = [k for k, d in parts.items() if d.holds is not True]
+    first = parts[bad[0]] if bad else next(iter(parts.values()))
+    summary = f"{head}: {v.value}" + (f" ({', '.join(bad)} fail)" if bad else "") + f". {first.statement}"
+    return LevelResult(v, summary, {k: {"holds": d.holds, "statement": d.statement, **d.numbers}
+                                    for k, d in parts.items()})
 
 
 def thm44_printed(ctx: Context) -> LevelResult:
-    raise NotImplementedError
+    parts = {}
+    for framework in ("decl", "fl"):
+        for variant in ("CL1", "CL2"):
+            consts = {**constants(ctx, variant), **_user_constants(ctx)}
+            parts[f"{framework}/{variant}"] = derivations.thm44_printed(framework, variant, consts,
+                                                                        **_common_kwargs(ctx, variant))
+    # the paper's own reading of Eq. 68: tr(H) a constant in d (here its value at this d)
+    consts = {**constants(ctx, "CL2"), **_user_constants(ctx)}
+    kw = _common_kwargs(ctx, "CL2")
+    kw.pop("eta")
+    parts["decl/CL2 (tr(H) read as a constant)"] = derivations.thm44_printed("decl", "CL2", consts, trH=trace_h(ctx), **kw)
+    return _derivation_level(parts, "s^C > s^M for large d on the printed forms (tr(H) = η d for the configured H)")
 
 
 def cor45_printed(ctx: Context) -> LevelResult:
-    raise NotImplementedError
+    parts = {}
+    for method in ("MIM", "CL1", "CL2"):
+        for source in ("theorem", "proof"):
+            consts = {**constants(ctx, method), **_user_constants(ctx)}
+            parts[f"{method}/{source}"] = derivations.cor45_printed(method, consts, source=source,
+                                                                    **_common_kwargs(ctx, method))
+    return _derivation_level(parts, "d s_Dec / d|Ā| < 0 on the printed forms")
 
 
 def thm46_printed(ctx: Context) -> LevelResult:
-    raise NotImplementedError
+    parts = {}
+    for method in ("MIM", "CL1", "CL2"):
+        consts = {**constants(ctx, method), **_user_constants(ctx)}
+        parts[method] = derivations.thm46_printed(method, consts, **_common_kwargs(ctx, method))
+    return _derivation_level(parts, "s_Dec >= s_Fed for large d on the printed forms")
 
 
-_symbols = (MU, PI_F, PI_R)
