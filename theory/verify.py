@@ -151,6 +151,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             ids = [s.strip() for s in args.claims.split(",") if s.strip()]
             unknown = sorted(set(ids) - set(claim_ids()))
             require(not unknown, "--claims", f"ids among {', '.join(claim_ids())}", ",".join(unknown))
+        if args.train:
+            require(not args.no_sampled, "--train", "used without --no-sampled (it adds to the sampled level)", True)
+            try:
+                import linear_models.checks  # noqa: F401 - needs jax
+            except ImportError as exc:
+                raise ParameterError("--train", "used with jax installed (pip install -e '.[linear]')", str(exc)) from None
         if args.json:
             parent = os.path.dirname(os.path.abspath(args.json))
             require(os.path.isdir(parent), "--json", "a path in an existing folder", args.json)
