@@ -133,7 +133,7 @@ class Analysis:
             irregular.append(graphs.path(n))
             irregular.append(graphs.star(n))
         lo, hi = graphs.mean_connectivity_range(n)
-        targets = np.linspace(lo, hi - 2.0 / n, num=min(4, max(1, n - 2)))
+        targets = np.linspace(lo, hi - 2.0 / n, num=min(2, max(1, n - 2)))
         for t, target in enumerate(targets):
             try:
                 top = graphs.with_mean_connectivity(n, float(target), seed=self.seed + 101 * t)

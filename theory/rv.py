@@ -262,6 +262,28 @@ def _projector(w: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
     return v.T @ v
 
 
+def minimiser_basis(sub: Subspace) -> tuple[np.ndarray, np.ndarray]:
+    """(V, λ): orthonormal eigenvectors (d x rank) and eigenvalues spanning a well-posed subspace."""
+    require(sub.well_posed, "subspace", "well posed (no tie at the cut)", sub.diagnostic())
+    s = sub.spec
+    cols, lams = [], []
+    for j in sub.fixed:
+        if j == s.bulk_index:
+            for k in range(s.k, s.d):
+                v = np.zeros(s.d)
+                v[k] = 1.0
+                cols.append(v)
+                lams.append(s.values[j])
+        else:
+            v = np.zeros(s.d)
+            v[: s.k] = s.vectors[:, j]
+            cols.append(v)
+            lams.append(s.values[j])
+    if not cols:
+        return np.zeros((s.d, 0)), np.zeros(0)
+    return np.stack(cols, axis=1), np.asarray(lams)
+
+
 def minimiser_gram(x: SymMatrix, c: int) -> np.ndarray:
     """WᵀW of a global minimiser: Σ_{j≤c, λ_j>0} λ_j v_j v_jᵀ, dense (d x d).
 

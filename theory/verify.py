@@ -136,7 +136,7 @@ def make_context(args: argparse.Namespace) -> Context:
         constants=_parse_constants(args.const),
         sampled=not args.no_sampled,
         exact_grid=tuple(dimension_grid(d, below=3, above=3, floor=floor)),
-        dense_grid=tuple(g for g in dimension_grid(d, below=3, above=1, floor=floor) if g <= max(d, 1024)),
+        dense_grid=tuple(dimension_grid(d, below=2, above=0, floor=floor)),
         sampled_grid=tuple(dimension_grid(d, below=2, above=0, floor=floor)),
     )
 
