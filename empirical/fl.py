@@ -1,0 +1,118 @@
+"""Federated learning: FedAvg weighted by data size over a sampled fraction of the clients.
+
+Round t (McMahan et al. 2017; paper Section 3.1 and Eq. 1, FL objective):
+
+1. the server samples K = max(1, round(client_fraction · N)) clients without replacement,
+   from stream ``"client-sampling"`` keyed by t (:func:`sample_clients`);
+2. each sampled client starts from the global weights x_t, keeps its own optimiser state
+   (or not, see :class:`empirical.clients.ClientPool`) and trains E local epochs;
+3. x_{t+1} = Σ_{i ∈ S_t} (n_i / Σ_{j ∈ S_t} n_j) x_i (:func:`fedavg_weights`), parameters and
+   BatchNorm running statistics alike.
+
+MAR (FedMAR): z̄ is the pool of representations that the participants of round t-1 computed
+when they trained (empty in round 0, where the loss is plain MAE), or the global encoder x_t.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from empirical.clients import ClientPool
+from empirical.seeds import numpy_rng
+from theory.errors import require
+
+__all__ = ["FedAvg", "sample_clients", "clients_per_round", "fedavg_weights", "weighted_average", "consensus_distance"]
+
+
+def clients_per_round(n_clients: int, fraction: float) -> int:
+    """K = max(1, round(fraction · N))."""
+    require(0.0 < fraction <= 1.0, "client_fraction", "in (0, 1]", fraction)
+    return max(1, min(n_clients, int(round(fraction * n_clients))))
+
+
+def sample_clients(seed: int, rnd: int, n_clients: int, k: int) -> list[int]:
+    """The sorted clients of round ``rnd``: k of N without replacement (all when k = N)."""
+    if k >= n_clients:
+        return list(range(n_clients))
+    rng = numpy_rng(seed, "client-sampling", rnd)
+    return sorted(int(c) for c in rng.choice(n_clients, size=k, replace=False))
+
+
+def fedavg_weights(sizes: np.ndarray, selected: Sequence[int]) -> np.ndarray:
+    """n_i / Σ_{j ∈ selected} n_j for i in ``selected`` (in that order)."""
+    s = np.asarray(sizes, dtype=np.float64)[list(selected)]
+    require(bool(np.all(s > 0)), "sizes", "positive for every selected client", s.tolist())
+    return s / s.sum()
+
+
+def weighted_average(stack: Float[Tensor, "k p"], weights: np.ndarray) -> Float[Tensor, " p"]:
+    """Σ_i w_i stack_i as one (1, K) @ (K, P) product."""
+    w = torch.as_tensor(np.asarray(weights), dtype=stack.dtype, device=stack.device)  # (K,)
+    return (w[None, :] @ stack)[0]  # (1, K) @ (K, P) -> (P,)
+
+
+def consensus_distance(stack: Float[Tensor, "k p"]) -> float:
+    """sqrt((1/K) Σ_i ‖x_i - x̄‖²), x̄ the plain mean: the spread (drift) of K models."""
+    centred = stack - stack.mean(dim=0, keepdim=True)  # (K, P)
+    return float(centred.double().pow(2).sum(dim=1).mean().sqrt())
+
+
+class FedAvg:
+    """FedAvg on a :class:`ClientPool`; :attr:`global_weights` is x_t."""
+
+    def __init__(self, pool: ClientPool, initial: Float[Tensor, " p"], *, client_fraction: float, local_epochs: int, seed: int) -> None:
+        self.pool = pool
+        self.n_clients = pool.data.n_clients
+        self.k = clients_per_round(self.n_clients, client_fraction)
+        self.local_epochs = local_epochs
+        self.seed = seed
+        self.global_weights = initial.detach().clone()
+        self.previous_participants: list[int] = []
+
+    def expected_selections(self, rounds: int) -> int:
+        """Expected selections of one client over ``rounds`` rounds, ceil(rounds · K / N)."""
+        return max(1, math.ceil(rounds * self.k / self.n_clients))
+
+    def run_round(self, rnd: int, on_client: Callable[[int], None] | None = None) -> dict[str, Any]:
+        selected = sample_clients(self.seed, rnd, self.n_clients, self.k)
+        trained, losses, gammas, metrics = [], {}, {}, {}
+        for c in selected:
+            weights, result, gamma = self.pool.run_client(c, rnd, self.global_weights, self.local_epochs, self.previous_participants)
+            trained.append(weights)
+            losses[str(c)] = result.metrics.get("loss", float("nan"))
+            metrics[str(c)] = result.metrics
+            if gamma is not None:
+                gammas[str(c)] = gamma
+            if on_client is not None:
+                on_client(c)
+        stack = torch.stack(trained)  # (K, P)
+        w = fedavg_weights(self.pool.data.sizes, selected)
+        self.global_weights = weighted_average(stack, w)
+        if self.pool.banks is not None:
+            self.pool.banks.end_round(replace=True)
+        self.previous_participants = selected
+        return {
+            "clients": selected,
+            "weights": [float(x) for x in w],
+            "client_loss": losses,
+            "client_metrics": metrics,
+            "gamma": gammas,
+            "consensus_distance": consensus_distance(stack),
+        }
+
+    def final_model(self) -> Float[Tensor, " p"]:
+        return self.global_weights
+
+    def state(self) -> dict[str, Any]:
+        return {"global": self.global_weights, "previous_participants": list(self.previous_participants)}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.global_weights = state["global"].to(self.global_weights.device)
+        self.previous_participants = [int(c) for c in state["previous_participants"]]
