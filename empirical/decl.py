@@ -80,7 +80,7 @@ class Gossip:
     def run_round(self, rnd: int, on_client: Callable[[int], None] | None = None) -> dict[str, Any]:
         n = self.models.shape[0]
         trained = torch.empty_like(self.models)  # (N, P)
-        losses, gammas, metrics = {}, {}, {}
+        losses, gammas, metrics, steps = {}, {}, {}, 0
         for i in range(n):
             weights, result, gamma = self.pool.run_client(
                 i, rnd, self.models[i], self.local_epochs, self.topology.neighbourhoods[i]
@@ -88,6 +88,7 @@ class Gossip:
             trained[i] = weights
             losses[str(i)] = result.metrics.get("loss", float("nan"))
             metrics[str(i)] = result.metrics
+            steps += result.steps
             if gamma is not None:
                 gammas[str(i)] = gamma
             if on_client is not None:
@@ -100,6 +101,7 @@ class Gossip:
             "clients": list(range(n)),
             "client_loss": losses,
             "client_metrics": metrics,
+            "steps": steps,
             "gamma": gammas,
             "consensus_distance": before,
             "consensus_after_mixing": consensus_distance(self.models),

@@ -231,8 +231,9 @@ class RVMeasure:
 def class_mean_representability(
     features: Float[Tensor, "n d"], labels: Int[Tensor, " n"], n_classes: int
 ) -> RVMeasure:
-    """The RV-style measure of :class:`RVMeasure` (float64). Classes absent from ``labels`` are
-    skipped; c stays the number of classes."""
+    """The RV-style measure of :class:`RVMeasure` (float64). Classes absent from ``labels``, or
+    whose mean is the global mean, are skipped (all NaN if no class is left); c stays the
+    number of classes."""
     x = features.double()
     x = x - x.mean(dim=0, keepdim=True)  # (n, d)
     n, d = x.shape
@@ -255,7 +256,7 @@ def class_mean_representability(
         if norm2 <= 0.0:
             continue
         r.append(float((top.T @ u).pow(2).sum()) / norm2)
-    arr = np.asarray(r)
+    arr = np.asarray(r) if r else np.full(1, np.nan)  # every class mean is the global mean
     return RVMeasure(
         mean=float(arr.mean()),
         min=float(arr.min()),

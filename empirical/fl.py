@@ -82,12 +82,13 @@ class FedAvg:
 
     def run_round(self, rnd: int, on_client: Callable[[int], None] | None = None) -> dict[str, Any]:
         selected = sample_clients(self.seed, rnd, self.n_clients, self.k)
-        trained, losses, gammas, metrics = [], {}, {}, {}
+        trained, losses, gammas, metrics, steps = [], {}, {}, {}, 0
         for c in selected:
             weights, result, gamma = self.pool.run_client(c, rnd, self.global_weights, self.local_epochs, self.previous_participants)
             trained.append(weights)
             losses[str(c)] = result.metrics.get("loss", float("nan"))
             metrics[str(c)] = result.metrics
+            steps += result.steps
             if gamma is not None:
                 gammas[str(c)] = gamma
             if on_client is not None:
@@ -103,6 +104,7 @@ class FedAvg:
             "weights": [float(x) for x in w],
             "client_loss": losses,
             "client_metrics": metrics,
+            "steps": steps,
             "gamma": gammas,
             "consensus_distance": consensus_distance(stack),
         }
