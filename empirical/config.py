@@ -692,7 +692,7 @@ def _build_presets() -> dict[str, Preset]:
             "data.max_train": 0,
             "data.test_fraction": 0.2,
             "partition.min_size": 16,
-            "federation.rounds": 10,
+            "federation.rounds": 8,
             "optim.batch_size": 32,
             "eval.knn_every": 0,
             "model.vit_width": 32,

@@ -17,6 +17,7 @@ an uninterrupted one and ends with the same numbers.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -29,9 +30,10 @@ import torch
 import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from empirical import evaluate
-from empirical.checkpoint import load_checkpoint, save_checkpoint
+from empirical.checkpoint import append_jsonl, atomic_write_text, json_safe, load_checkpoint, save_checkpoint, write_jsonl
 from empirical.clients import (
     ClientData,
     ClientPool,
@@ -405,7 +407,7 @@ def evaluate_model(exp: Experiment, weights: Tensor, *, final: bool) -> dict[str
 # --------------------------------------------------------------------------- training loop
 
 
-def _round_record(exp: Experiment, rnd: int, report: dict[str, Any], lr: float, wall: float) -> dict[str, Any]:
+def _round_record(exp: Experiment, rnd: int, report: dict[str, Any], lr: float) -> dict[str, Any]:
     losses = [v for v in report["client_loss"].values() if v == v]
     rec: dict[str, Any] = {
         "round": rnd,
@@ -416,7 +418,6 @@ def _round_record(exp: Experiment, rnd: int, report: dict[str, Any], lr: float, 
         "steps": report["steps"],
         "client_loss": report["client_loss"],
         "consensus_distance": report["consensus_distance"],
-        "wall_time_s": wall,
     }
     if "consensus_after_mixing" in report:
         rec["consensus_after_mixing"] = report["consensus_after_mixing"]
@@ -448,10 +449,6 @@ def train(
     (:mod:`empirical.run`). With ``resume`` an existing checkpoint is continued; without it,
     a folder that already holds a run is refused.
     """
-    from tqdm import tqdm
-
-    from empirical.checkpoint import append_jsonl, atomic_write_text, write_jsonl
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path, metrics_path = out / "checkpoint.pt", out / "metrics.jsonl"
@@ -482,7 +479,7 @@ def train(
         exp.trainer.set_lr_factor(lr)
         on_client = (lambda c, r=rnd: hook("client-done", r, c)) if hook else None
         report = exp.algorithm.run_round(rnd, on_client)
-        record = _round_record(exp, rnd, report, lr, 0.0)
+        record = _round_record(exp, rnd, report, lr)
         last = rnd == fed.rounds - 1
         if ev.knn_every and ((rnd + 1) % ev.knn_every == 0 or last):
             record.update(evaluate_model(exp, exp.algorithm.final_model(), final=False))
@@ -506,10 +503,6 @@ def train(
     final = evaluate_model(exp, exp.algorithm.final_model(), final=True)
     torch.save(exp.method.state_dict(), out / "model.pt")  # the working model now holds the final weights
     summary = _summary(exp, final, records)
-    import json
-
-    from empirical.checkpoint import json_safe
-
     atomic_write_text(out / "summary.json", json.dumps(json_safe(summary), indent=2, sort_keys=True) + "\n")
     return summary
 
