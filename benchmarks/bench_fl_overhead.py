@@ -55,9 +55,7 @@ def run_fl(cfg, checkpoint: bool) -> tuple[float, int]:  # noqa: ANN001
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         for rnd in range(cfg.federation.rounds):
-            exp.trainer.set_lr_factor(engine.lr_factor(rnd, cfg.federation.rounds, cfg.optim.schedule, 0))
-            report = exp.algorithm.run_round(rnd)
-            steps += report["steps"]
+            steps += engine.run_round(exp, rnd)["steps"]
             if checkpoint:
                 save_checkpoint(Path(tmp) / "checkpoint.pt", {"round": rnd + 1, "state": exp.checkpoint_state(), "records": []})
         wall = time.perf_counter() - t0

@@ -1,12 +1,12 @@
-"""The distributed training engine: from an :class:`ExperimentConfig` to metrics and a summary.
+"""The distributed training engine: from an :class:`ExperimentConfig` to round records and a summary.
 
 :func:`build` prepares everything once: data (split, partition, feature-skew transforms,
 normalisation, all on the run's device), the SSL method (initialised from stream ``"init"``),
 ONE working model and ONE optimiser, the clients' persistent state
 (:class:`empirical.clients.ClientPool`) and the algorithm (:class:`empirical.fl.FedAvg` or
-:class:`empirical.decl.Gossip`). :func:`train` runs the rounds, evaluates, writes
-``metrics.jsonl`` (one record per round), ``checkpoint.pt`` (atomic, every
-``run.checkpoint_every`` rounds) and finally ``summary.json`` and ``model.pt``.
+:class:`empirical.decl.Gossip`). :func:`run_round` trains one round and returns its metrics
+record; :func:`summarise` evaluates the final model. Files (metrics, checkpoints, summary) are
+written by :mod:`empirical.run` only.
 
 Resume: every generator is keyed by (client, round, epoch, step) (see
 :mod:`empirical.clients`), so the checkpoint needs only the round counter, the models
@@ -17,12 +17,10 @@ an uninterrupted one and ends with the same numbers.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,10 +28,8 @@ import torch
 import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from empirical import evaluate
-from empirical.checkpoint import append_jsonl, atomic_write_text, json_safe, load_checkpoint, save_checkpoint, write_jsonl
 from empirical.clients import (
     ClientData,
     ClientPool,
@@ -64,19 +60,15 @@ from theory.errors import ParameterError, require
 __all__ = [
     "EvalData",
     "Experiment",
-    "Hook",
     "build",
     "build_method",
     "build_optimizer",
     "lr_factor",
     "prepare_data",
     "evaluate_model",
-    "train",
+    "run_round",
+    "summarise",
 ]
-
-Hook = Callable[[str, int, "int | None"], None]
-"""``hook(event, round, client)``, called at "client-done", "round-done" (after the
-checkpoint, before the metrics line), "metrics-written"; tests raise from it to simulate a kill."""
 
 _MAX_TRAIN_KEY = 1  # sub-key of stream "eval" (data seed) for the data.max_train subset
 _RIDGE_KEY = 2  # sub-key of stream "eval" (data seed) for the ridge validation split
@@ -433,78 +425,28 @@ TIMING_KEYS = ("wall_time_s", "elapsed_s")
 """Record fields that measure time; everything else is reproducible across resumes."""
 
 
-def train(
-    cfg: ExperimentConfig,
-    out: str | Path,
-    *,
-    resume: bool = False,
-    progress: bool = True,
-    hook: Hook | None = None,
-    exp: Experiment | None = None,
-) -> dict[str, Any]:
-    """Run ``cfg`` into folder ``out``; returns the summary (also written to summary.json).
-
-    Files: ``metrics.jsonl`` (one record per round), ``checkpoint.pt``, ``summary.json``,
-    ``model.pt`` (state dict of the final SSL module). ``config.json`` is the caller's
-    (:mod:`empirical.run`). With ``resume`` an existing checkpoint is continued; without it,
-    a folder that already holds a run is refused.
-    """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt_path, metrics_path = out / "checkpoint.pt", out / "metrics.jsonl"
-    if not resume:
-        require(
-            not ckpt_path.exists() and not metrics_path.exists(),
-            "--out",
-            "a folder without a previous run (or pass --resume)",
-            str(out),
-        )
-    exp = exp or build(cfg)
-    records: list[dict[str, Any]] = []
-    start = 0
-    if resume and ckpt_path.exists():
-        saved = load_checkpoint(ckpt_path)
-        exp.load_checkpoint_state(saved["state"])
-        records = list(saved["records"])
-        start = int(saved["round"])
-    if resume:
-        write_jsonl(metrics_path, records)  # drop lines written after the last checkpoint
-    t_start = time.perf_counter()
-    elapsed_before = float(records[-1].get("elapsed_s", 0.0)) if records else 0.0
+def run_round(exp: Experiment, rnd: int, on_client: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Round ``rnd`` (0-based): learning rate, local training and aggregation/mixing, and the
+    kNN/RV monitor when due (every ``eval.knn_every`` rounds and after the last). Returns the
+    round's metrics record (``wall_time_s`` included, ``elapsed_s`` is the caller's)."""
+    cfg = exp.cfg
     fed, ev = cfg.federation, cfg.eval
-    bar = tqdm(range(start, fed.rounds), initial=start, total=fed.rounds, desc=cfg.name, disable=not progress, leave=False)
-    for rnd in bar:
-        t0 = time.perf_counter()
-        lr = lr_factor(rnd, fed.rounds, cfg.optim.schedule, cfg.optim.warmup_rounds)
-        exp.trainer.set_lr_factor(lr)
-        on_client = (lambda c, r=rnd: hook("client-done", r, c)) if hook else None
-        report = exp.algorithm.run_round(rnd, on_client)
-        record = _round_record(exp, rnd, report, lr)
-        last = rnd == fed.rounds - 1
-        if ev.knn_every and ((rnd + 1) % ev.knn_every == 0 or last):
-            record.update(evaluate_model(exp, exp.algorithm.final_model(), final=False))
-        record["wall_time_s"] = time.perf_counter() - t0
-        record["elapsed_s"] = elapsed_before + time.perf_counter() - t_start
-        records.append(record)
-        every = cfg.run.checkpoint_every
-        if every and ((rnd + 1) % every == 0 or last):
-            save_checkpoint(ckpt_path, {"round": rnd + 1, "state": exp.checkpoint_state(), "records": records})
-        if hook:
-            hook("round-done", rnd, None)
-        append_jsonl(metrics_path, record)
-        if hook:
-            hook("metrics-written", rnd, None)
-        post = {"loss": f"{record['loss']:.4f}"}
-        if "knn_acc" in record:
-            post["knn"] = f"{record['knn_acc']:.3f}"
-        bar.set_postfix(post)
-    bar.close()
+    t0 = time.perf_counter()
+    lr = lr_factor(rnd, fed.rounds, cfg.optim.schedule, cfg.optim.warmup_rounds)
+    exp.trainer.set_lr_factor(lr)
+    report = exp.algorithm.run_round(rnd, on_client)
+    record = _round_record(exp, rnd, report, lr)
+    if ev.knn_every and ((rnd + 1) % ev.knn_every == 0 or rnd == fed.rounds - 1):
+        record.update(evaluate_model(exp, exp.algorithm.final_model(), final=False))
+    record["wall_time_s"] = time.perf_counter() - t0
+    return record
 
+
+def summarise(exp: Experiment, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Final evaluation of the final model (left loaded in the working model) and the run's
+    summary: linear probe, kNN, RV measure, partition statistics, graph."""
     final = evaluate_model(exp, exp.algorithm.final_model(), final=True)
-    torch.save(exp.method.state_dict(), out / "model.pt")  # the working model now holds the final weights
-    summary = _summary(exp, final, records)
-    atomic_write_text(out / "summary.json", json.dumps(json_safe(summary), indent=2, sort_keys=True) + "\n")
-    return summary
+    return _summary(exp, final, records)
 
 
 def _summary(exp: Experiment, final: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:

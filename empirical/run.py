@@ -25,17 +25,20 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
-from empirical.checkpoint import atomic_write_text, json_safe
+from empirical.checkpoint import append_jsonl, atomic_write_text, json_safe, load_checkpoint, save_checkpoint, write_jsonl
 from empirical.config import PRESETS, SCALES, ExperimentConfig, config_diff, from_dict, parse_overrides, resolve, to_dict
+from empirical.engine import Experiment, build, run_round, summarise
 from theory.errors import ParameterError, require
 
-__all__ = ["main", "build_parser", "git_revision", "write_config"]
+__all__ = ["main", "build_parser", "train", "git_revision", "write_config"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,6 +94,77 @@ def write_config(folder: Path, cfg: ExperimentConfig, preset: str | None, run_na
     atomic_write_text(folder / "config.json", json.dumps(json_safe(doc), indent=2, sort_keys=True) + "\n")
 
 
+Hook = Callable[[str, int, "int | None"], None]
+"""``hook(event, round, client)``, called at "client-done", "round-done" (after the
+checkpoint, before the metrics line) and "metrics-written"; tests raise from it to simulate a
+kill at that point."""
+
+
+def train(
+    cfg: ExperimentConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    hook: Hook | None = None,
+    exp: Experiment | None = None,
+) -> dict[str, Any]:
+    """Run ``cfg`` into folder ``out``; returns the summary (also written to summary.json).
+
+    Files: ``metrics.jsonl`` (one record per round, appended after the round's checkpoint),
+    ``checkpoint.pt`` (atomic), ``summary.json``, ``model.pt`` (state dict of the final SSL
+    module). ``config.json`` is written by :func:`main`. With ``resume`` the checkpoint is
+    continued and the metrics file is rewritten from the records it holds; without it, a folder
+    that already holds a run is refused. ``exp``: a prebuilt :func:`empirical.engine.build`.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path, metrics_path = out / "checkpoint.pt", out / "metrics.jsonl"
+    if not resume:
+        require(
+            not ckpt_path.exists() and not metrics_path.exists(),
+            "--out",
+            "a folder without a previous run (pass --resume to continue it, or another --out)",
+            str(out),
+        )
+    exp = exp or build(cfg)
+    records: list[dict[str, Any]] = []
+    start = 0
+    if resume and ckpt_path.exists():
+        saved = load_checkpoint(ckpt_path)
+        exp.load_checkpoint_state(saved["state"])
+        records = list(saved["records"])
+        start = int(saved["round"])
+    if resume:
+        write_jsonl(metrics_path, records)  # drop lines written after the last checkpoint
+    t_start = time.perf_counter()
+    elapsed_before = float(records[-1].get("elapsed_s", 0.0)) if records else 0.0
+    rounds = cfg.federation.rounds
+    bar = tqdm(range(start, rounds), initial=start, total=rounds, desc=cfg.name, disable=not progress, leave=False)
+    for rnd in bar:
+        on_client = (lambda c, r=rnd: hook("client-done", r, c)) if hook else None
+        record = run_round(exp, rnd, on_client)
+        record["elapsed_s"] = elapsed_before + time.perf_counter() - t_start
+        records.append(record)
+        every = cfg.run.checkpoint_every
+        if every and ((rnd + 1) % every == 0 or rnd == rounds - 1):
+            save_checkpoint(ckpt_path, {"round": rnd + 1, "state": exp.checkpoint_state(), "records": records})
+        if hook:
+            hook("round-done", rnd, None)
+        append_jsonl(metrics_path, record)
+        if hook:
+            hook("metrics-written", rnd, None)
+        post = {"loss": f"{record['loss']:.4f}"}
+        if "knn_acc" in record:
+            post["knn"] = f"{record['knn_acc']:.3f}"
+        bar.set_postfix(post)
+    bar.close()
+    summary = summarise(exp, records)
+    torch.save(exp.method.state_dict(), out / "model.pt")  # summarise left the final weights loaded
+    atomic_write_text(out / "summary.json", json.dumps(json_safe(summary), indent=2, sort_keys=True) + "\n")
+    return summary
+
+
 def _list_presets() -> str:
     lines = []
     for name in sorted(PRESETS):
@@ -116,8 +190,6 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 
 
 def _run_all(args: argparse.Namespace) -> int:
-    from empirical.engine import train  # torch-heavy imports after argument checks
-
     overrides: dict[str, Any] = parse_overrides(args.overrides)
     if args.device:
         overrides["run.device"] = args.device

@@ -21,7 +21,7 @@ from empirical.config import PRESETS, SCALES, ExperimentConfig, apply_overrides,
 from empirical.evaluate import class_mean_representability, knn_accuracy, ridge_probe
 from empirical.fl import FedAvg, consensus_distance, fedavg_weights, sample_clients, weighted_average
 from empirical.mmd import gamma_schedule
-from empirical.run import main
+from empirical.run import main, train
 from theory.errors import ParameterError
 
 
@@ -244,7 +244,7 @@ def test_decl_complete_uniform_equals_fedavg_full_participation() -> None:
 
 def test_mar_gamma_follows_client_selections(tmp_path: Path) -> None:
     cfg = tiny(method__name="mar", federation__client_fraction=0.5, federation__rounds=4, method__gamma_horizon=2)
-    engine.train(cfg, tmp_path, progress=False)
+    train(cfg, tmp_path, progress=False)
     records = read_jsonl(tmp_path / "metrics.jsonl")
     counts = np.zeros(4, dtype=int)
     for rec in records:
@@ -347,12 +347,12 @@ def _strip_timing(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_resume_equals_uninterrupted(tmp_path: Path, overrides: dict[str, Any], kill: tuple[str, int, int | None]) -> None:
     cfg = tiny(**overrides)
     full = engine.build(cfg)
-    s_full = engine.train(cfg, tmp_path / "full", progress=False, exp=full)
+    s_full = train(cfg, tmp_path / "full", progress=False, exp=full)
 
     with pytest.raises(Killed):
-        engine.train(cfg, tmp_path / "cut", progress=False, hook=_kill_at(*kill))
+        train(cfg, tmp_path / "cut", progress=False, hook=_kill_at(*kill))
     resumed = engine.build(cfg)  # a fresh process' worth of state
-    s_cut = engine.train(cfg, tmp_path / "cut", progress=False, resume=True, exp=resumed)
+    s_cut = train(cfg, tmp_path / "cut", progress=False, resume=True, exp=resumed)
 
     assert torch.equal(full.algorithm.final_model(), resumed.algorithm.final_model())
     assert _strip_timing(read_jsonl(tmp_path / "full" / "metrics.jsonl")) == _strip_timing(read_jsonl(tmp_path / "cut" / "metrics.jsonl"))
@@ -363,10 +363,10 @@ def test_resume_continues_streams_not_restarts(tmp_path: Path) -> None:
     """A resumed run does not replay round 0's draws: killing after round 0 and resuming gives
     round-1 client samples and losses of the uninterrupted run, which differ from round 0's."""
     cfg = tiny(federation__client_fraction=0.5)
-    engine.train(cfg, tmp_path / "a", progress=False)
+    train(cfg, tmp_path / "a", progress=False)
     with pytest.raises(Killed):
-        engine.train(cfg, tmp_path / "b", progress=False, hook=_kill_at("metrics-written", 0))
-    engine.train(cfg, tmp_path / "b", progress=False, resume=True)
+        train(cfg, tmp_path / "b", progress=False, hook=_kill_at("metrics-written", 0))
+    train(cfg, tmp_path / "b", progress=False, resume=True)
     a, b = (read_jsonl(tmp_path / x / "metrics.jsonl") for x in ("a", "b"))
     assert _strip_timing(a) == _strip_timing(b)
     assert a[0]["clients"] != a[1]["clients"] or a[0]["client_loss"] != a[1]["client_loss"]
