@@ -1,0 +1,166 @@
+"""The look and the output format of every figure: rcParams, byte-stable files, provenance.
+
+* :data:`RC` is the one set of rcParams; :func:`styled` applies it for the duration of one
+  figure (nothing is changed globally, and pyplot is never imported).
+* :func:`new_figure` attaches the Agg canvas explicitly, so figures render with Agg whatever
+  backend the caller has chosen.
+* :func:`save` writes ``<name>.pdf`` and ``<name>.png`` with fixed metadata (no dates, a
+  fixed producer, fixed dpi and svg hash salt), so rerunning on the same results gives
+  byte-identical files, and ``<name>.meta.json`` with the config and git revision of the
+  results that were plotted.
+* :func:`load_results` reads a cached result and raises :class:`MissingResults` (naming the
+  command that produces it) when it is absent or unreadable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import shlex
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+PRODUCER = "dssl-verify figures"
+DPI = 150
+
+RC: dict[str, Any] = {
+    "figure.dpi": DPI,
+    "savefig.dpi": DPI,
+    "svg.hashsalt": "dssl-verify",
+    "pdf.fonttype": 42,
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.5,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.formatter.useoffset": False,
+    "lines.linewidth": 1.4,
+    "lines.markersize": 4.5,
+    "errorbar.capsize": 2.5,
+    "legend.frameon": False,
+}
+
+# Okabe-Ito colours (distinguishable with colour-vision deficiency), one per framework.
+FRAMEWORK_COLORS = {"local": "#009E73", "decl": "#D55E00", "fl": "#0072B2"}
+FRAMEWORK_LABELS = {"local": "local (client 0)", "decl": "DecL", "fl": "FL"}
+OBJECTIVE_LABELS = {
+    "MIM": "MIM (alignment, Eq. 4)",
+    "CL1": "CL, similar augmentations",
+    "CL2": "CL, dissimilar augmentations (H)",
+}
+ILL_POSED_ALPHA = 0.15
+
+
+@contextlib.contextmanager
+def styled() -> Iterator[None]:
+    """Apply :data:`RC` while one figure is built and saved."""
+    with matplotlib.rc_context(RC):
+        yield
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A constrained-layout figure of ``width`` x ``height`` inches on an Agg canvas."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+# --------------------------------------------------------------------------- provenance
+def git_revision(cwd: Path | None = None) -> str:
+    """Short revision of HEAD of the repository holding ``cwd`` (this package by default)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=cwd or Path(__file__).resolve().parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class MissingResults(Exception):
+    """A cached result is absent or unreadable; the message names the command that makes it."""
+
+    def __init__(self, path: Path, command: str, reason: str = "missing") -> None:
+        self.path = path
+        self.command = command
+        self.reason = reason
+        super().__init__(f"{reason} results {path}: produce them with `{command}`")
+
+
+@dataclass(frozen=True)
+class Results:
+    """A cached result and where it came from."""
+
+    path: Path
+    data: dict[str, Any]
+    sha256: str
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "schema": self.data.get("schema"),
+            "command": self.data.get("command"),
+            "git_revision": self.data.get("git_revision"),
+            "config": self.data.get("config"),
+        }
+
+
+def producing_command(command: str, default_out: str, results_dir: Path, relpath: str) -> str:
+    """``command``, with ``--out`` added when the results folder is not the default one."""
+    path = results_dir / relpath
+    if Path(default_out) == path:
+        return command
+    return f"{command} --out {shlex.quote(str(path))}"
+
+
+def load_results(results_dir: Path, relpath: str, command: str, default_out: str, schema: str) -> Results:
+    """Read ``results_dir / relpath``, a JSON cache written by ``command`` with the given ``schema``."""
+    path = Path(results_dir) / relpath
+    cmd = producing_command(command, default_out, Path(results_dir), relpath)
+    if not path.is_file():
+        raise MissingResults(path, cmd)
+    raw = path.read_bytes()
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise MissingResults(path, cmd, "unreadable (not JSON)") from None
+    if not isinstance(data, dict) or data.get("schema") != schema:
+        found = data.get("schema") if isinstance(data, dict) else None
+        raise MissingResults(path, cmd, f"incompatible (schema {found!r}, expected {schema!r})")
+    return Results(path, data, hashlib.sha256(raw).hexdigest())
+
+
+# --------------------------------------------------------------------------- output
+def save(fig: Figure, out_dir: Path, name: str, sources: Sequence[Results],
+         notes: dict[str, Any] | None = None) -> list[Path]:
+    """Write ``name``.pdf, ``name``.png and ``name``.meta.json to ``out_dir``; return their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pdf, png, meta = out_dir / f"{name}.pdf", out_dir / f"{name}.png", out_dir / f"{name}.meta.json"
+    fig.savefig(pdf, format="pdf", dpi=DPI,
+                metadata={"CreationDate": None, "ModDate": None, "Producer": PRODUCER, "Creator": PRODUCER})
+    fig.savefig(png, format="png", dpi=DPI, metadata={"Software": PRODUCER})
+    sidecar = {
+        "figure": name,
+        "files": [pdf.name, png.name],
+        "figures_git_revision": git_revision(),
+        "matplotlib": matplotlib.__version__,
+        "results": [s.provenance() for s in sources],
+        **({"notes": notes} if notes else {}),
+    }
+    meta.write_text(json.dumps(sidecar, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    return [pdf, png, meta]
