@@ -131,6 +131,11 @@ def _local_round(spec: StepSpec, sched: Schedule, data: Data, keys: PRNGKeyArray
     return run(models, states, ids, keys[ids])
 
 
+def gossip_mix(mixing: Float[Array, "N N"], models: Any) -> Any:
+    """One gossip averaging step W_i ← Σ_j M_ij W_j over the leading (client) axis of every leaf."""
+    return jax.tree.map(lambda leaf: jnp.tensordot(mixing, leaf, axes=1), models)
+
+
 def _broadcast(tree: Any, m: int) -> Any:
     return jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (m,) + leaf.shape), tree)
 
@@ -203,7 +208,7 @@ def run_gossip(spec: StepSpec, sched: Schedule, data: Data, params0: Any, key: P
     states = jax.vmap(opt.init)(models)
 
     def mix(tree: Any) -> Any:
-        return jax.tree.map(lambda leaf: jnp.tensordot(mixing, leaf, axes=1), tree)
+        return gossip_mix(mixing, tree)
 
     def round_fn(state: Any, r: Int[Array, ""]) -> tuple[Any, Float[Array, ""]]:
         models, states = state

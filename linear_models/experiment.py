@@ -19,6 +19,7 @@ client sampling).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -51,7 +52,21 @@ from .optim import OPTIMIZERS
 from .solvers import DECAYS, Data, StepSpec, subspace_rows
 
 SCHEMA_VERSION = 1
-MAX_LOG_POINTS = 50
+MAX_LOG_POINTS = 50  # logging points of the global model (and its consensus distance)
+MAX_CLIENT_LOG_POINTS = 10  # of them, the ones where every client's RV is recorded too
+
+# Training budgets per objective, measured at d = 512, N = 20 (c = 40) so that SGD reaches
+# the optimum of the sample (Gram error to the augmentation-averaged optimum below ~5%):
+# MIM's minimiser has rank 1 and a large gap, so a small init and 150 steps suffice; CL's
+# class directions have eigenvalues about 1/N of the largest, so growth from a small init
+# takes ~N times longer: CL starts from rows of norm √λ_ref and runs 300 steps. MAE's
+# product W_d W_e needs a small init to start near the saddle it escapes along the data.
+METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "MIM": {"rounds": 150, "batch": 32, "lr": 0.2, "init_scale": 1e-3},
+    "CL1": {"rounds": 300, "batch": 16, "lr": 0.3, "init_scale": 1.0},
+    "CL2": {"rounds": 300, "batch": 16, "lr": 0.3, "init_scale": 1.0},
+    "MAE": {"rounds": 300, "batch": 32, "lr": 0.1, "init_scale": 1e-3},
+}
 STREAM_INIT, STREAM_STEPS, STREAM_SAMPLING = 0, 1, 2
 
 
@@ -70,18 +85,20 @@ class RunConfig:
     q_mode: str = "per-sample"
     rare_axis: str = "class-index"
     augmentation: str = "blur"  # H of CL2
+    tau: Optional[float] = None  # class offset τ; None: d^(1/5)
+    mu: Optional[float] = None  # noise scale μ; None: d^(-1/5)
     graph: Optional[str] = "ring"  # gossip only: a theory.graphs.by_name spec
     mixing: Optional[str] = "uniform"  # gossip only: uniform, data-size or metropolis
     variant: Optional[str] = "atc"  # gossip only: atc or dpsgd
     participation: Optional[float] = 1.0  # fedavg only: fraction of clients per round
     seed: int = 0
-    rounds: int = 150
-    local_steps: int = 1
-    batch: int = 32
+    rounds: Optional[int] = None  # communication rounds (local: rounds of local steps); None: METHOD_DEFAULTS
+    local_steps: int = 1  # SGD steps per round
+    batch: Optional[int] = None  # samples per minibatch; None: METHOD_DEFAULTS
     optimizer: str = "sgd"
-    lr: Optional[float] = None  # units of 1/λ_ref; None: 0.2 (pair methods), 0.1 (MAE)
+    lr: Optional[float] = None  # units of 1/λ_ref; None: METHOD_DEFAULTS
     decay: str = "cosine"  # step-size schedule: constant, or cosine down to 1% over the run
-    init_scale: Optional[float] = None  # units of √λ_ref; None: 1e-3 (MIM, MAE), 0.3 (CL1, CL2)
+    init_scale: Optional[float] = None  # initial row norm, units of √λ_ref; None: METHOD_DEFAULTS
     rank_rtol: float = mx.DEFAULT_RANK_RTOL
     log_every: Optional[int] = None  # None: the smallest divisor of rounds giving <= 50 logs
     data_optimum: bool = True  # also solve the augmentation-averaged objective of the sample
@@ -93,44 +110,48 @@ class RunConfig:
         Raises :class:`theory.errors.ParameterError` naming the parameter and its range.
         """
         require(self.method in METHODS, "method", f"one of {METHODS}", self.method)
+        defaults = METHOD_DEFAULTS[self.method]
+        if any(getattr(self, k) is None for k in defaults):
+            return replace(self, **{k: v if getattr(self, k) is None else getattr(self, k)
+                                    for k, v in defaults.items()}).resolve()
         require(self.framework in FRAMEWORKS, "framework", f"one of {FRAMEWORKS}", self.framework)
         require(isinstance(self.d, int) and self.d >= 8, "d", "an integer >= 8", self.d)
-        require(self.rounds >= 1, "rounds", "an integer >= 1", self.rounds)
+        require(int(self.rounds) >= 1, "rounds", "an integer >= 1", self.rounds)  # type: ignore[arg-type]
         require(self.local_steps >= 1, "local_steps", "an integer >= 1", self.local_steps)
-        require(self.batch >= 1, "batch", "an integer >= 1", self.batch)
+        require(int(self.batch) >= 1, "batch", "an integer >= 1", self.batch)  # type: ignore[arg-type]
         require(self.optimizer in OPTIMIZERS, "optimizer", f"one of {OPTIMIZERS}", self.optimizer)
-        init = (1e-3 if self.method in ("MIM", "MAE") else 0.3) if self.init_scale is None else float(self.init_scale)
+        init = float(self.init_scale)  # type: ignore[arg-type]
         require(init > 0 and math.isfinite(init), "init_scale", "a finite number > 0 (units of √λ_ref)", self.init_scale)
         require(0 < self.rank_rtol < 1, "rank_rtol", "in (0, 1)", self.rank_rtol)
         require(self.seed >= 0, "seed", "an integer >= 0", self.seed)
-        pair = self.method != "MAE"
-        lr = (0.2 if pair else 0.1) if self.lr is None else float(self.lr)
+        lr = float(self.lr)  # type: ignore[arg-type]
         require(self.decay in DECAYS, "decay", f"one of {DECAYS}", self.decay)
         require(lr > 0 and math.isfinite(lr), "lr", "a finite number > 0 (units of 1/λ_ref)", self.lr)
         uses_mask = self.method in ("MIM", "MAE")
         p = float(DEFAULT_MASK_RATIO if self.p is None else self.p)
         require(0 < p < 1, "p", "in the open interval (0, 1)", self.p)
-        cfg = paper_config(self.d, n_clients=self.n_clients, c=self.c, p=p, n_frequent=self.n_frequent,
-                           n_rare=self.n_rare, rare_axis=self.rare_axis, q_mode=self.q_mode,  # type: ignore[arg-type]
-                           augmentation=self.augmentation)
+        cfg = paper_config(self.d, n_clients=self.n_clients, c=self.c, p=p, tau=self.tau, mu=self.mu,
+                           n_frequent=self.n_frequent, n_rare=self.n_rare, rare_axis=self.rare_axis,  # type: ignore[arg-type]
+                           q_mode=self.q_mode, augmentation=self.augmentation)  # type: ignore[arg-type]
+        rounds = int(self.rounds)  # type: ignore[arg-type]
         log_every = self.log_every
         if log_every is None:
-            log_every = next(k for k in range(1, self.rounds + 1)
-                             if self.rounds % k == 0 and self.rounds // k <= MAX_LOG_POINTS)
-        require(1 <= log_every <= self.rounds and self.rounds % log_every == 0, "log_every",
-                f"a divisor of rounds={self.rounds}", log_every)
+            log_every = next(k for k in range(1, rounds + 1) if rounds % k == 0 and rounds // k <= MAX_LOG_POINTS)
+        require(1 <= log_every <= rounds and rounds % log_every == 0, "log_every",
+                f"a divisor of rounds={rounds}", log_every)
         gossip, fedavg = self.framework == "gossip", self.framework == "fedavg"
         if gossip:
             require(self.graph is not None, "graph", f"one of {graphs.GRAPH_SPECS}", self.graph)
             require(self.mixing in graphs.MIXING_RULES, "mixing", f"one of {graphs.MIXING_RULES}", self.mixing)
             require(self.variant in GOSSIP_VARIANTS, "variant", f"one of {GOSSIP_VARIANTS}", self.variant)
-            graphs.by_name(str(self.graph), cfg.n_clients, self.seed)  # validates the spec for this N
+            make_topology(str(self.graph), cfg.n_clients, self.seed)  # validates the spec for this N
         if fedavg:
             part = 1.0 if self.participation is None else float(self.participation)
             require(0 < part <= 1, "participation", "a fraction in (0, 1]", self.participation)
         return replace(
             self, d=cfg.d, n_clients=cfg.n_clients, c=cfg.c, p=p if uses_mask else None,
             n_frequent=cfg.n_frequent, n_rare=cfg.n_rare, lr=lr, log_every=log_every, init_scale=init,
+            tau=cfg.tau, mu=cfg.mu,
             augmentation=self.augmentation if self.method == "CL2" else "blur",
             graph=self.graph if gossip else None, mixing=self.mixing if gossip else None,
             variant=self.variant if gossip else None,
@@ -139,7 +160,7 @@ class RunConfig:
 
     def model_config(self) -> ModelConfig:
         """The ``theory`` model configuration of a resolved run."""
-        return paper_config(self.d, n_clients=self.n_clients, c=self.c,
+        return paper_config(self.d, n_clients=self.n_clients, c=self.c, tau=self.tau, mu=self.mu,
                             p=DEFAULT_MASK_RATIO if self.p is None else self.p,
                             n_frequent=self.n_frequent, n_rare=self.n_rare, rare_axis=self.rare_axis,  # type: ignore[arg-type]
                             q_mode=self.q_mode, augmentation=self.augmentation)  # type: ignore[arg-type]
@@ -188,10 +209,17 @@ def population_xs(cfg: ModelConfig, method: str) -> tuple:
     return tuple(exact_x(cfg, i, method) for i in range(cfg.n_clients))
 
 
+def _start(d: int) -> np.ndarray:
+    """A fixed Lanczos start vector: ARPACK's default is random, which would make results
+    differ in the last digits between reruns."""
+    return np.random.default_rng(0).standard_normal(d)
+
+
 def _lambda_max(x: Any) -> float:
     if isinstance(x, BlockScalar):
         return float(max(np.max(np.linalg.eigvalsh(x.block)), x.bulk))
-    return float(spla.eigsh(np.asarray(x), k=1, which="LA", return_eigenvectors=False)[0])
+    a = np.asarray(x)
+    return float(spla.eigsh(a, k=1, which="LA", v0=_start(a.shape[0]), return_eigenvectors=False)[0])
 
 
 @functools.lru_cache(maxsize=8)
@@ -206,7 +234,7 @@ def lambda_ref(cfg: ModelConfig, method: str) -> float:
             m = second_moment(cfg, i)
             op = spla.LinearOperator((cfg.d, cfg.d), matvec=lambda v, m=m: 0.5 * (h @ _bs_mv(m, v) + _bs_mv(m, h.T @ v)),
                                      dtype=float)
-            best = max(best, float(spla.eigsh(op, k=1, which="LA", return_eigenvectors=False)[0]))
+            best = max(best, float(spla.eigsh(op, k=1, which="LA", v0=_start(cfg.d), return_eigenvectors=False)[0]))
         return best
     return max(_lambda_max(x) for x in population_xs(cfg, method))
 
@@ -239,8 +267,19 @@ def data_xs(cfg: ModelConfig, seed: int, method: str) -> tuple:
     return tuple(out)
 
 
+def make_topology(spec: str, n: int, seed: int) -> graphs.Topology:
+    """``theory.graphs.by_name`` specs, plus 'edges:i-j,k-l,...' for an explicit edge list."""
+    if spec.startswith("edges:"):
+        try:
+            pairs = [tuple(int(v) for v in e.split("-")) for e in spec[len("edges:"):].split(",") if e]
+        except ValueError:
+            raise ParameterError("graph", "'edges:' followed by pairs i-j separated by commas", spec) from None
+        return graphs.from_edges(n, pairs, name="edges")  # type: ignore[arg-type]
+    return graphs.by_name(spec, n, seed)
+
+
 def topology_of(run: RunConfig, cfg: ModelConfig) -> graphs.Topology | None:
-    return graphs.by_name(str(run.graph), cfg.n_clients, run.seed) if run.framework == "gossip" else None
+    return make_topology(str(run.graph), cfg.n_clients, run.seed) if run.framework == "gossip" else None
 
 
 def target_weights(run: RunConfig, cfg: ModelConfig, top: graphs.Topology | None,
@@ -314,7 +353,7 @@ def sampling_error(x_hat: np.ndarray, x: Any) -> float:
     """
     diff = np.asarray(x_hat, dtype=float) - as_dense(x)
     diff = 0.5 * (diff + diff.T)
-    return float(abs(spla.eigsh(diff, k=1, which="LM", return_eigenvectors=False)[0]))
+    return float(abs(spla.eigsh(diff, k=1, which="LM", v0=_start(diff.shape[0]), return_eigenvectors=False)[0]))
 
 
 # --------------------------------------------------------------------------- run
@@ -351,6 +390,26 @@ def run(config: RunConfig) -> dict[str, Any]:
     mixing = graphs.mixing_matrix(top, str(rc.mixing)) if top is not None else None
     data = client_data(cfg, rc.seed, rc.method)
     out = jax.block_until_ready(train(rc, cfg, data, top, mixing))
+    if rc.data_optimum:
+        data_xs(cfg, rc.seed, rc.method)  # large matrix products: before BLAS is limited to one thread
+    with _one_blas_thread():
+        return _evaluate(rc, cfg, top, mixing, out)
+
+
+def _one_blas_thread() -> Any:
+    """The evaluation makes hundreds of small LAPACK calls (SVDs of c x (c + keep) snapshots,
+    QRs, one partial eigh); on a busy 2-core machine a multi-threaded BLAS spends most of
+    that time waiting (measured 5-15x slower), so it runs single-threaded when
+    ``threadpoolctl`` is installed."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
+def _evaluate(rc: RunConfig, cfg: ModelConfig, top: graphs.Topology | None, mixing: np.ndarray | None,
+              out: RunOutput) -> dict[str, Any]:
     keep = mx.kept_coordinates(cfg)
     rtol = rc.rank_rtol
     sets = mx.coordinate_sets(cfg)
@@ -366,12 +425,16 @@ def run(config: RunConfig) -> dict[str, Any]:
     g_s: dict[str, list[float]] = {k: [] for k in sets}
     g_rank: list[int] = []
     c_s: list[list[dict[str, float]]] = []
-    for j in range(ids.shape[0]):
+    n_logs = ids.shape[0]
+    client_points = sorted({n_logs - 1 - (k * n_logs) // MAX_CLIENT_LOG_POINTS for k in range(MAX_CLIENT_LOG_POINTS)}
+                           & set(range(n_logs)))
+    for j in range(n_logs):
         gsnap = np.asarray(hist.global_snap[j])
         r = mx.rv(gsnap, keep, rtol)
         for k, v in mx.sensitivities(r, sets).items():
             g_s[k].append(v)
         g_rank.append(mx.numerical_rank(gsnap, rtol))
+    for j in client_points:
         c_s.append([mx.sensitivities(mx.rv(np.asarray(hist.client_snaps[j, m]), keep, rtol), client_sets(int(ids[j, m])))
                     for m in range(ids.shape[1])])
     history = {
@@ -379,6 +442,7 @@ def run(config: RunConfig) -> dict[str, Any]:
         "loss": np.asarray(hist.loss),
         "consensus": np.asarray(hist.consensus),
         "client_ids": ids,
+        "client_points": [log_rounds[j] for j in client_points],
         "global_s": None if local else g_s,
         "global_rank": None if local else g_rank,
         "client_s": {k: [[cs[k] for cs in row] for row in c_s] for k in c_s[0][0]},
@@ -416,7 +480,7 @@ def run(config: RunConfig) -> dict[str, Any]:
             rows, sets_i = global_rows, sets
             x_pop, x_dat = _aggregate(pop, w), None if dat is None else _aggregate(dat, w)
         exact[label] = {"weights": w, **_compare(rows, _target(cfg, rc.method, x_pop), sets_i, rtol)}
-        if sampled is not None and x_dat is not None:
+        if sampled is not None and x_dat is not None and label != "omega":
             sampled[label] = _compare(rows, _target(cfg, rc.method, x_dat), sets_i, rtol)
             if rc.method != "MAE":
                 eps = sampling_error(x_dat, x_pop)

@@ -107,6 +107,16 @@ def population_pair_loss(w: Float[Array, "c d"], x_matrix: Float[Array, "d d"]) 
     return -jnp.sum((w @ x_matrix) * w) + regulariser(w)
 
 
+def population_mae_loss(params: MAEParams, s_aa: Float[Array, "d d"], s_ba: Float[Array, "d d"]) -> Float[Array, ""]:
+    """Population Eq. 3 loss without its constant E‖b‖²: tr(A Σ_aa Aᵀ) - 2 tr(A Σ_ab), A = W_d W_e.
+
+    Σ_aa = E[a aᵀ], Σ_ba = E[b aᵀ] as in ``theory.mae.mask_moments``.
+    """
+    w_e, w_d = params
+    a = w_d @ w_e  # (d, d)
+    return jnp.sum((a @ s_aa) * a) - 2.0 * jnp.sum(a * s_ba)
+
+
 def mae_loss(params: MAEParams, a: Float[Array, "b d"], b: Float[Array, "b d"]) -> Float[Array, ""]:
     """Minibatch Eq. 3 loss mean_j ‖W_d W_e a_j - b_j‖²."""
     w_e, w_d = params

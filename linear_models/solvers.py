@@ -8,7 +8,8 @@
 * Trained: :func:`client_steps` runs minibatch steps of one client with FRESH views at
   every step (the step key is ``fold_in(client_key, global_step)``, split into a batch
   key and a view key); :func:`fit` trains one client from scratch; :func:`fit_population`
-  runs gradient descent on the population loss -tr(W X Wᵀ) + ½‖WᵀW‖² of a given X.
+  runs gradient descent on a population loss (pair form for a given X, or Eq. 3 for given
+  moments), whose minimisers ``theory`` knows in closed form.
 
 The pair-form objective has minimisers W with WᵀW = Σ_{j≤c, λ_j>0} λ_j v_j v_jᵀ (Eq. 16
 and the best PSD rank-c approximation), so compare trained and exact models through
@@ -29,12 +30,12 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from theory.rv import Subspace, solution_subspace
+from theory.rv import DEFAULT_RTOL, Subspace, solution_subspace
 from theory.structured import SymMatrix
 
 from . import _jax  # noqa: F401  (float64)
 from . import optim
-from .objectives import check_method, population_pair_loss, value_and_grad, views
+from .objectives import check_method, population_mae_loss, population_pair_loss, value_and_grad, views
 
 
 # --------------------------------------------------------------------------- exact
@@ -43,20 +44,28 @@ class TopC(NamedTuple):
 
     w: Float[Array, "c d"]
     values: Float[Array, " c1"]  # the c + 1 largest eigenvalues, descending (c of them if c = d)
-    eigengap: Float[Array, ""]  # λ_c - λ_{c+1} (inf when c = d)
+    rank: Int[Array, ""]  # r = min(c, #{λ_j > rtol·max|λ|}), the minimiser's rank
+    eigengap: Float[Array, ""]  # λ_r - λ_{r+1} at the minimiser's cut (inf when r = d, nan when r = 0)
 
 
 @partial(jax.jit, static_argnames="c")
-def top_c(x: Float[Array, "d d"], c: int) -> TopC:
+def top_c(x: Float[Array, "d d"], c: int, rtol: float = DEFAULT_RTOL) -> TopC:
     """Minimiser of -tr(W X Wᵀ) + ½‖WᵀW‖² by ``jnp.linalg.eigh`` (no tie handling: see
-    :func:`exact_solution`). vmap over a leading axis for several clients or seeds."""
+    :func:`exact_solution`). vmap over a leading axis for several clients or seeds.
+
+    As in ``theory.rv`` ("minimiser" rule), eigenvalues <= rtol·max|λ| count as zero, so the
+    rank can be below c and the eigengap is taken at the rank's cut.
+    """
     d = x.shape[0]
     vals, vecs = jnp.linalg.eigh(0.5 * (x + x.T))  # ascending
     vals, vecs = vals[::-1], vecs[:, ::-1]
-    top = jnp.clip(vals[:c], 0.0, None)
+    positive = vals > rtol * jnp.max(jnp.abs(vals))
+    top = jnp.where(positive[:c], vals[:c], 0.0)
     w = (vecs[:, :c] * jnp.sqrt(top)[None, :]).T  # (c, d)
-    gap = vals[c - 1] - vals[c] if c < d else jnp.asarray(jnp.inf)
-    return TopC(w, vals[: min(c + 1, d)], gap)
+    rank = jnp.minimum(jnp.sum(positive), c)
+    padded = jnp.concatenate([vals, jnp.full((1,), -jnp.inf)])
+    gap = jnp.where(rank > 0, padded[jnp.maximum(rank - 1, 0)] - padded[rank], jnp.nan)
+    return TopC(w, vals[: min(c + 1, d)], rank, gap)
 
 
 @dataclass(frozen=True)
@@ -179,17 +188,27 @@ def fit(spec: StepSpec, params0: Any, x: Float[Array, "n d"], hx: Float[Array, "
     return params, losses
 
 
-@partial(jax.jit, static_argnames=("steps", "optimizer"))
-def fit_population(x_matrix: Float[Array, "d d"], w0: Float[Array, "c d"], steps: int,
-                   lr: Float[Array, ""] | float, optimizer: str = "sgd") -> tuple[Float[Array, "c d"], Float[Array, " steps"]]:
-    """Gradient descent on the population pair loss -tr(W X Wᵀ) + ½‖WᵀW‖² (no sampling)."""
+@partial(jax.jit, static_argnames=("method", "steps", "optimizer"))
+def fit_population(method: str, target: Any, params0: Any, steps: int, lr: Float[Array, ""] | float,
+                   optimizer: str = "sgd") -> tuple[Any, Float[Array, " steps"]]:
+    """Gradient descent on a population loss (no sampling): the known-optimum setup.
+
+    Pair methods: ``target`` is X (d x d) and the loss -tr(W X Wᵀ) + ½‖WᵀW‖². MAE:
+    ``target`` is (Σ_aa, Σ_ba) and the loss is Eq. 3 without its constant.
+    """
     opt = optim.by_name(optimizer)
+    if method == "MAE":
+        def objective(q: Any) -> Float[Array, ""]:
+            return population_mae_loss(q, target[0], target[1])
+    else:
+        def objective(q: Any) -> Float[Array, ""]:
+            return population_pair_loss(q, target)
 
     def body(carry: tuple[Any, Any], _: Any) -> tuple[tuple[Any, Any], Float[Array, ""]]:
-        w, state = carry
-        val, grad = jax.value_and_grad(population_pair_loss)(w, x_matrix)
+        params, state = carry
+        val, grad = jax.value_and_grad(objective)(params)
         upd, state = opt.update(grad, state, lr)
-        return (w + upd, state), val
+        return (jax.tree.map(jnp.add, params, upd), state), val
 
-    (w, _), losses = jax.lax.scan(body, (w0, opt.init(w0)), None, length=steps)
-    return w, losses
+    (params, _), losses = jax.lax.scan(body, (params0, opt.init(params0)), None, length=steps)
+    return params, losses

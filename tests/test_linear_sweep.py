@@ -1,0 +1,84 @@
+"""python -m linear_models.sweep: cache, resume, byte-identical results, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import pytest
+
+from linear_models import sweep
+from linear_models.experiment import RunConfig, config_key
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+# 4 tiny configurations: 2 methods x 2 frameworks at d = 32, N = 3 (c = 6), 4 rounds
+GRID = ["--method", "MIM,CL1", "--framework", "local,gossip", "--d", "32", "--N", "3", "--graph", "path",
+        "--set", "rounds=4", "--set", "n_frequent=20", "--set", "n_rare=4", "--no-progress"]
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.json"))}
+
+
+def test_an_interrupted_sweep_resumes_to_byte_identical_results(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    full, resumed = tmp_path / "full", tmp_path / "resumed"
+    assert sweep.main(GRID + ["--out", str(full)]) == 0
+    assert sweep.main(GRID + ["--out", str(resumed), "--max-configs", "1"]) == 0  # "killed" after one
+    assert len(_files(resumed)) == 1
+    assert sweep.main(GRID + ["--out", str(resumed)]) == 0
+    assert "3 computed, 1 cached" in capsys.readouterr().out
+    a, b = _files(full), _files(resumed)
+    assert len(a) == 4 and a == b
+    assert not list(resumed.glob(".*.tmp"))  # no temporary file left behind
+    # a rerun reuses every result
+    assert sweep.main(GRID + ["--out", str(full)]) == 0
+    assert "0 computed, 4 cached" in capsys.readouterr().out
+    # each file holds its resolved configuration, and its name is the hash of it
+    for name, raw in a.items():
+        res = json.loads(raw)
+        assert name == f"{config_key(RunConfig(**res['config']))}.json" == f"{res['key']}.json"
+        assert res["device"]["platform"] in ("cpu", "gpu", "cuda", "rocm", "tpu")
+        assert len(res["history"]["loss"]) == 4
+
+
+def test_equal_runs_share_one_key() -> None:
+    # the graph does not apply to local training, and p does not apply to CL
+    a = RunConfig(method="CL1", framework="local", d=32, graph="ring", p=0.5).resolve()
+    b = RunConfig(method="CL1", framework="local", d=32, graph="star", p=0.75).resolve()
+    assert config_key(a) == config_key(b)
+    c = RunConfig(method="MIM", framework="local", d=32, p=0.5).resolve()
+    d = RunConfig(method="MIM", framework="local", d=32, p=0.75).resolve()
+    assert config_key(c) != config_key(d)
+
+
+@pytest.mark.parametrize("argv,name", [
+    (["--method", "SIMCLR"], "--method"),
+    (["--d", "4"], "d"),
+    (["--p", "1.5", "--method", "MIM"], "p"),
+    (["--seeds", "x-y"], "--seeds"),
+    (["--set", "rounds=ten"], "--set rounds"),
+    (["--set", "nonsense=1"], "--set"),
+    (["--abar", "9", "--N", "4"], "mean_connectivity"),
+    (["--graph", "hypercube"], "graph"),
+    (["--set", "participation=2", "--framework", "fedavg"], "participation"),
+])
+def test_bad_input_exits_2_with_one_line_naming_the_parameter(argv: list[str], name: str,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert sweep.main(argv + ["--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith(f"error: {name}:")
+
+
+def test_presets_resolve(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert sweep.main(["--preset", "connectivity", "--dry-run", "--out", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 * 4 * 5  # methods x |Ā| x seeds
+    cfgs = [json.loads(line.split(" ", 2)[2]) for line in lines]
+    assert {c["n_clients"] for c in cfgs} == {20} and {c["d"] for c in cfgs} == {512}
+    assert sweep.main(["--preset", "scaling", "--dry-run", "--out", str(tmp_path)]) == 0
+    cfgs = [json.loads(line.split(" ", 2)[2]) for line in capsys.readouterr().out.strip().splitlines()]
+    assert sorted({c["d"] for c in cfgs}) == [64, 128, 256, 512, 1024, 2048, 4096]
+    assert all(c["data_optimum"] == (c["d"] <= 1024) for c in cfgs)
