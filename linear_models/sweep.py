@@ -206,7 +206,9 @@ def build_grid(args: argparse.Namespace) -> list[RunConfig]:
     for key, allowed in (("method", METHODS), ("framework", FRAMEWORKS)):
         for v in grid.get(key, []):
             require(v in allowed, f"--{key}", f"a list of values among {allowed}", v)
-    keys = list(grid)
+    # data and exact targets are cached per (d, N, seed): keep those outermost
+    order = ["d", "n_clients", "p", "seed", "method", "framework", "graph"]
+    keys = [k for k in order if k in grid] + [k for k in grid if k not in order]
     out: list[RunConfig] = []
     seen: set[str] = set()
     for values in itertools.product(*(grid[k] for k in keys)):

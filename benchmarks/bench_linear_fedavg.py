@@ -1,0 +1,148 @@
+"""Benchmark: FedAvg training of the linear MIM model, JAX (linear_models) against plain NumPy.
+
+Both implement the same algorithm: every round all N clients start from the global W
+(c x d), run E minibatch SGD steps of the MIM alignment loss (Eq. 4) with fresh masks
+(P(m_k = 0) = p) on B samples drawn with replacement, and the server averages the local
+models weighted by client size. float64 throughout; the NumPy version loops over rounds,
+clients and steps with vectorised batch operations and the same closed-form gradient.
+
+Each (implementation, d, N) point runs in its own subprocess so that peak memory is its
+own: ``resource.getrusage`` max RSS for both, and ``tracemalloc`` peak of the NumPy
+version's Python/NumPy allocations. JAX is timed twice: the first call includes tracing
+and XLA compilation, the second is the steady state.
+
+    python benchmarks/bench_linear_fedavg.py            # the table (d=512, N=20, c=2N, 100 rounds)
+    python benchmarks/bench_linear_fedavg.py --quick    # fewer points
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL_STEPS = 5
+BATCH = 32
+ROUNDS = 100
+P_MASK = 0.75
+
+
+def _data(d: int, n_clients: int) -> tuple[np.ndarray, float]:
+    sys.path.insert(0, str(ROOT))
+    from theory.model import paper_config
+    from theory.sampler import sample_clients
+    from theory.xmatrix import exact_x
+
+    cfg = paper_config(d, n_clients=n_clients)
+    x = np.stack([cd.x for cd in sample_clients(cfg, seed=0)])  # (N, n, d)
+    lam = max(float(np.max(np.linalg.eigvalsh(exact_x(cfg, i, "MIM").block))) for i in range(n_clients))
+    return x, 0.2 / lam
+
+
+def numpy_fedavg(x: np.ndarray, w0: np.ndarray, lr: float, rounds: int, seed: int = 0) -> np.ndarray:
+    """The reference: loops over rounds, clients and local steps."""
+    rng = np.random.default_rng(seed)
+    n_clients, n, d = x.shape
+    sizes = np.full(n_clients, float(n))
+    w = w0.copy()
+    for _ in range(rounds):
+        local = []
+        for i in range(n_clients):
+            wi = w.copy()
+            for _ in range(LOCAL_STEPS):
+                xb = x[i, rng.integers(0, n, BATCH)]  # (B, d)
+                keep = rng.random(xb.shape) >= P_MASK
+                a, b = xb * keep, xb * ~keep
+                za, zb = a @ wi.T, b @ wi.T  # (B, c)
+                grad = -(zb.T @ a + za.T @ b) / BATCH + 2.0 * (wi @ wi.T) @ wi
+                wi -= lr * grad
+            local.append(wi)
+        w = np.tensordot(sizes / sizes.sum(), np.stack(local), axes=1)
+    return w
+
+
+def run_point(impl: str, d: int, n_clients: int, rounds: int) -> dict:
+    x, lr = _data(d, n_clients)
+    c = 2 * n_clients
+    w0 = 1e-3 * np.random.default_rng(1).standard_normal((c, d)) / np.sqrt(d)
+    out: dict = {"impl": impl, "d": d, "N": n_clients, "c": c, "rounds": rounds}
+    if impl == "numpy":
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        numpy_fedavg(x, w0, lr, rounds)
+        out["seconds"] = time.perf_counter() - t0
+        out["tracemalloc_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    else:
+        import jax
+        import jax.numpy as jnp
+
+        from linear_models.distributed import Schedule, run_fedavg
+        from linear_models.solvers import Data, StepSpec
+
+        spec = StepSpec("MIM", BATCH, "sgd")
+        sched = Schedule(rounds=rounds, local_steps=LOCAL_STEPS, log_every=rounds, keep=c)
+        data = Data(jnp.asarray(x), None)
+        args = (spec, sched, data, jnp.asarray(w0), jax.random.key(0), jax.random.key(1),
+                jnp.full((n_clients,), float(x.shape[1])), jnp.asarray(lr), jnp.asarray(P_MASK))
+        t0 = time.perf_counter()
+        jax.block_until_ready(run_fedavg(*args))
+        out["seconds_with_compile"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        jax.block_until_ready(run_fedavg(*args))
+        out["seconds"] = time.perf_counter() - t0
+        out["device"] = jax.devices()[0].platform
+    out["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def _subprocess(impl: str, d: int, n_clients: int, rounds: int) -> dict:
+    cmd = [sys.executable, __file__, "--point", impl, str(d), str(n_clients), str(rounds)]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="only the main point and two scaling points")
+    p.add_argument("--point", nargs=4, metavar=("IMPL", "D", "N", "ROUNDS"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.point:
+        impl, d, n, r = args.point
+        print(json.dumps(run_point(impl, int(d), int(n), int(r))))
+        return 0
+    points = [(512, 20, ROUNDS)]
+    if args.quick:
+        points += [(128, 20, ROUNDS), (512, 5, ROUNDS)]
+    else:
+        points += [(128, 20, ROUNDS), (256, 20, ROUNDS), (1024, 20, ROUNDS), (512, 5, ROUNDS), (512, 10, ROUNDS)]
+    print(f"FedAvg, linear MIM (Eq. 4), float64; E = {LOCAL_STEPS} local SGD steps per round, batch B = {BATCH}, "
+          f"full participation, c = 2N; machine: {platform.machine()} with {os.cpu_count()} CPUs")
+    head = (f"{'d':>5} {'N':>3} {'c':>3} {'rounds':>6} | {'numpy s':>8} {'jax s':>7} {'jax+compile s':>13} "
+            f"{'speed-up':>8} {'speed-up w/ compile':>19} | {'numpy RSS MiB':>13} {'numpy traced MiB':>16} "
+            f"{'jax RSS MiB':>11}")
+    print(head)
+    print("-" * len(head))
+    for d, n, r in points:
+        nres = _subprocess("numpy", d, n, r)
+        jres = _subprocess("jax", d, n, r)
+        print(f"{d:>5} {n:>3} {2 * n:>3} {r:>6} | {nres['seconds']:>8.2f} {jres['seconds']:>7.2f} "
+              f"{jres['seconds_with_compile']:>13.2f} {nres['seconds'] / jres['seconds']:>8.2f} "
+              f"{nres['seconds'] / jres['seconds_with_compile']:>19.2f} | {nres['max_rss_mib']:>13.0f} "
+              f"{nres['tracemalloc_peak_mib']:>16.1f} {jres['max_rss_mib']:>11.0f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""linear_models.checks: verdict rules on synthetic numbers, and the verifier entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import pytest
+
+from linear_models import check as check_cli
+from linear_models.checks import (decreasing_in_connectivity, paired_difference, sampled_checks, sampled_configs,
+                                  topology_spec)
+from linear_models.experiment import make_topology
+from theory import graphs
+from theory.errors import ParameterError
+from theory.model import paper_config
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+def test_strict_comparison_needs_a_margin_beyond_the_seed_spread() -> None:
+    a = {0: 0.50, 1: 0.52, 2: 0.49}
+    assert paired_difference(a, {0: 0.10, 1: 0.11, 2: 0.12}, strict=True)["verdict"] == "HOLDS"
+    # differences of +-0.02 around 0: not established
+    assert paired_difference(a, {0: 0.48, 1: 0.54, 2: 0.49}, strict=True)["verdict"] == "FAILS"
+    # ... but compatible with ">="
+    assert paired_difference(a, {0: 0.48, 1: 0.54, 2: 0.49}, strict=False)["verdict"] == "HOLDS"
+    assert paired_difference(a, {0: 0.90, 1: 0.91, 2: 0.92}, strict=False)["verdict"] == "FAILS"
+    assert paired_difference(a, {5: 0.1}, strict=True)["verdict"] == "ILL-POSED"
+
+
+def test_decrease_in_connectivity_uses_per_seed_slopes() -> None:
+    down = [(s, a, 1.0 / a + 0.01 * s) for s in range(3) for a in (3.0, 5.0, 10.0)]
+    flat = [(s, a, 0.05 + 0.001 * ((s + int(a)) % 3)) for s in range(3) for a in (3.0, 5.0, 10.0)]
+    assert decreasing_in_connectivity(down)["verdict"] == "HOLDS"
+    assert decreasing_in_connectivity(flat)["verdict"] == "FAILS"
+    assert decreasing_in_connectivity([(0, 4.0, 0.1)])["verdict"] == "ILL-POSED"
+
+
+def test_topology_spec_round_trips() -> None:
+    top = graphs.with_mean_connectivity(7, 4.0, seed=3)
+    back = make_topology(topology_spec(top), 7, seed=99)
+    assert back.edges == top.edges
+    with pytest.raises(ParameterError, match="graph"):
+        make_topology("edges:0-x", 7, seed=0)
+
+
+def test_sampled_configs_cover_the_cells_and_graph_families() -> None:
+    cfg = paper_config(128, n_clients=6)
+    configs = sampled_configs(cfg, graphs.ring(6), seed=0, n_seeds=2)
+    cells = {(c.method, c.framework) for c in configs}
+    assert cells == {(m, f) for m in ("MIM", "CL1", "CL2") for f in ("local", "fedavg", "gossip")}
+    assert sorted({c.d for c in configs}) == [32, 64, 128]
+    graphs_at_d = {c.graph for c in configs if c.framework == "gossip" and c.d == 128}
+    assert {"ring", "regular:3", "regular:4", "complete"} <= graphs_at_d
+    with pytest.raises(ParameterError, match="topology"):
+        sampled_configs(cfg, graphs.ring(5), seed=0)
+
+
+def test_sampled_checks_return_verdicts_for_the_claims(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the same tiny shapes as tests/test_linear_sweep.py, so that the compiled programs are shared
+    cfg = paper_config(32, n_clients=3, n_frequent=20, n_rare=4)
+    claims = sampled_checks(cfg, graphs.path(3), seed=0, n_seeds=2, d_grid=(32,), methods=("MIM", "CL1"),
+                            overrides={"rounds": 4}, cache_dir=str(tmp_path))
+    ids = {c["claim"] for c in claims}
+    assert {"thm4.2-local", "thm4.2-decl", "thm4.2-fl", "thm4.3-local", "thm4.3-decl", "thm4.3-fl",
+            "thm4.4", "thm4.6", "cor4.5"} <= ids
+    assert all(c["verdict"] in ("HOLDS", "FAILS", "ILL-POSED") for c in claims)
+    assert all(isinstance(c["numbers"], dict) and c["numbers"] for c in claims)
+    # the cached runs feed the command-line check
+    assert check_cli.main(["--results", str(tmp_path), "--claims", "thm4.4"]) == 0
+    assert capsys.readouterr().out.startswith("thm4.4")
+    assert check_cli.main(["--results", str(tmp_path / "missing")]) == 2
