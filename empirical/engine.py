@@ -43,6 +43,7 @@ from empirical.clients import (
 from empirical.config import ExperimentConfig
 from empirical.data import ArrayDataset, load_dataset, to_tensor, train_test_split
 from empirical.decl import Gossip, build_mixing, build_topology
+from empirical.distributed import DistContext, DistFedAvg, DistGossip, gather_pool_state, load_pool_state
 from empirical.fl import FedAvg, clients_per_round
 from empirical.methods import MAE, MAR, SimSiam, mae_adamw, simsiam_sgd
 from empirical.models import ResNetCIFAR, ViTEncoder, resnet18_cifar, vit_tiny_for
@@ -154,6 +155,8 @@ def prepare_data(cfg: ExperimentConfig, device: torch.device) -> PreparedData:
     d = cfg.data
     try:
         train, test = _load_split(d.name, d.root, d.image_size, d.test_fraction, d.seed)
+    except ParameterError:
+        raise
     except ValueError as err:  # malformed files: the user's to fix
         raise ParameterError("data.root", f"a readable {d.name} dataset", str(err)) from err
     if d.max_train and d.max_train < len(train):
@@ -269,28 +272,55 @@ class Experiment:
     pool: ClientPool
     algorithm: FedAvg | Gossip
     initial: Tensor
+    dist: DistContext | None = None
 
     @property
     def rounds(self) -> int:
         return self.cfg.federation.rounds
 
+    @property
+    def is_writer(self) -> bool:
+        """True in-process and on rank 0 of a distributed run (the rank that evaluates and writes)."""
+        return self.dist is None or self.dist.is_writer
+
     def set_weights(self, flat: Tensor) -> None:
         self.state.load(flat)
 
-    def checkpoint_state(self) -> dict[str, Any]:
-        return {"algorithm": self.algorithm.state(), "pool": self.pool.state()}
+    def checkpoint_state(self) -> dict[str, Any] | None:
+        """The run's state in the global (in-process) format; distributed: a collective that
+        gathers the clients' state to rank 0 and returns None on the other ranks."""
+        if self.dist is None:
+            return {"algorithm": self.algorithm.state(), "pool": self.pool.state()}
+        algorithm = self.algorithm.state()
+        pool = gather_pool_state(self.dist, self.pool)
+        return None if pool is None else {"algorithm": algorithm, "pool": pool}
 
     def load_checkpoint_state(self, state: dict[str, Any]) -> None:
+        """Load a global-format state (distributed: every rank keeps its own clients)."""
         self.algorithm.load_state(state["algorithm"])
-        self.pool.load_state(state["pool"], self.device)
+        if self.dist is None:
+            self.pool.load_state(state["pool"], self.device)
+        else:
+            load_pool_state(self.dist, self.pool, state["pool"])
 
 
-def build(cfg: ExperimentConfig) -> Experiment:
-    """Build data, model, optimiser, clients and algorithm of ``cfg`` (checked first)."""
+def build(cfg: ExperimentConfig, dist: DistContext | None = None) -> Experiment:
+    """Build data, model, optimiser, clients and algorithm of ``cfg`` (checked first).
+
+    ``dist``: this process' place in a ``torch.distributed`` run (:mod:`empirical.distributed`);
+    the algorithm is then :class:`DistFedAvg` / :class:`DistGossip` and the device the rank's.
+    """
     cfg = cfg.check()
     if cfg.run.device.startswith("cuda"):
         require(torch.cuda.is_available(), "run.device", "'cpu' on this machine (torch.cuda.is_available() is False)", cfg.run.device)
-    device = torch.device(cfg.run.device)
+    device = torch.device(cfg.run.device) if dist is None else dist.device
+    if dist is not None:
+        require(
+            dist.world_size <= cfg.partition.n_clients,
+            "--nproc-per-node",
+            f"at most partition.n_clients = {cfg.partition.n_clients} processes in all (every rank holds at least one client)",
+            dist.world_size,
+        )
     data = prepare_data(cfg, device)
     method = _init_method(cfg, data.in_chans, data.image_size, device)
     state = FlatState(method)
@@ -337,12 +367,16 @@ def build(cfg: ExperimentConfig) -> Experiment:
     initial = state.read()
     algorithm: FedAvg | Gossip
     if fed.framework == "fl":
-        algorithm = FedAvg(pool, initial, client_fraction=fed.client_fraction, local_epochs=fed.local_epochs, seed=cfg.run.seed)
+        fl_args: dict[str, Any] = {"client_fraction": fed.client_fraction, "local_epochs": fed.local_epochs, "seed": cfg.run.seed}
+        algorithm = FedAvg(pool, initial, **fl_args) if dist is None else DistFedAvg(pool, initial, ctx=dist, **fl_args)
     else:
         top = build_topology(cfg.decentralised, n, cfg.run.seed)
         mixing = build_mixing(top, cfg.decentralised.mixing, data.clients.sizes)
-        algorithm = Gossip(pool, initial, topology=top, mixing=mixing, local_epochs=fed.local_epochs)
-    return Experiment(cfg, device, data, method, state, optimizer, trainer, pool, algorithm, initial)
+        if dist is None:
+            algorithm = Gossip(pool, initial, topology=top, mixing=mixing, local_epochs=fed.local_epochs)
+        else:
+            algorithm = DistGossip(pool, initial, topology=top, mixing=mixing, local_epochs=fed.local_epochs, ctx=dist)
+    return Experiment(cfg, device, data, method, state, optimizer, trainer, pool, algorithm, initial, dist)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -437,15 +471,25 @@ def run_round(exp: Experiment, rnd: int, on_client: Callable[[int], None] | None
     report = exp.algorithm.run_round(rnd, on_client)
     record = _round_record(exp, rnd, report, lr)
     if ev.knn_every and ((rnd + 1) % ev.knn_every == 0 or rnd == fed.rounds - 1):
-        record.update(evaluate_model(exp, exp.algorithm.final_model(), final=False))
+        weights = exp.algorithm.final_model()  # distributed DecL: a collective, on every rank
+        if exp.is_writer:
+            record.update(evaluate_model(exp, weights, final=False))
     record["wall_time_s"] = time.perf_counter() - t0
     return record
 
 
 def summarise(exp: Experiment, records: list[dict[str, Any]]) -> dict[str, Any]:
     """Final evaluation of the final model (left loaded in the working model) and the run's
-    summary: linear probe, kNN, RV measure, partition statistics, graph."""
-    final = evaluate_model(exp, exp.algorithm.final_model(), final=True)
+    summary: linear probe, kNN, RV measure, partition statistics, graph.
+
+    Distributed: every rank must call it (the final model is a collective); rank 0 evaluates
+    and returns the summary, the other ranks load the final model and return ``{}`` (they do
+    not wait for rank 0's evaluation, which may outlast the process-group timeout)."""
+    weights = exp.algorithm.final_model()
+    if not exp.is_writer:
+        exp.set_weights(weights)
+        return {}
+    final = evaluate_model(exp, weights, final=True)
     return _summary(exp, final, records)
 
 

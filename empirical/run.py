@@ -4,6 +4,7 @@
     python -m empirical.run --preset fig2a-connectivity --scale smoke --set federation.rounds=5
     python -m empirical.run --preset robustness-grid --scale smoke --out runs/robustness
     python -m empirical.run --list-presets
+    torchrun --standalone --nproc-per-node=2 -m empirical.run --backend torch --preset ... --scale smoke
 
 Each run writes into its folder (``--out``, default ``runs/<preset>-<scale>``; a preset with
 several runs gets one sub-folder per run): ``config.json`` (resolved config, git revision,
@@ -13,8 +14,14 @@ held-out split, RV measure) and ``model.pt``. A multi-run preset also gets ``ind
 a printed table. ``--resume`` continues from the checkpoints; the result equals that of an
 uninterrupted run.
 
+Backends: ``--backend local`` (default) simulates every client in this process;
+``--backend torch`` spreads the clients over the processes that ``torchrun`` starts
+(:mod:`empirical.distributed`; gloo on CPU, nccl on GPUs). Only rank 0 writes files; the
+checkpoint has the same format either way, so ``--resume`` works on any number of processes.
+
 Exit status: 0 on success, 2 with a one-line message on bad input (unknown preset or key, a
-value of the wrong type or range, a missing data folder, a folder that already holds a run).
+value of the wrong type or range, a missing data folder, a folder that already holds a run),
+3 with a one-line message when a distributed run loses a peer (a rank died or timed out).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from tqdm import tqdm
 
 from empirical.checkpoint import append_jsonl, atomic_write_text, json_safe, load_checkpoint, save_checkpoint, write_jsonl
 from empirical.config import PRESETS, SCALES, ExperimentConfig, config_diff, from_dict, parse_overrides, resolve, to_dict
+from empirical.distributed import DistContext, PeerFailure, agree, fault_point, setup, teardown
 from empirical.engine import Experiment, build, run_round, summarise
 from theory.errors import ParameterError, require
 
@@ -67,6 +75,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="data file or folder (same as --set data.root=...)")
     p.add_argument("--threads", type=int, help="torch CPU threads (same as --set run.threads=...)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--backend",
+        choices=("local", "torch"),
+        default="local",
+        help="'local': all clients in this process (default); 'torch': clients spread over the processes of "
+        "torchrun (gloo on CPU, nccl on GPU; only rank 0 writes files)",
+    )
+    p.add_argument(
+        "--dist-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="--backend torch: how long a collective waits for a silent peer before the run stops (default 600)",
+    )
     p.add_argument("--list-presets", action="store_true", help="list the presets with their runs and exit")
     return p
 
@@ -108,6 +130,7 @@ def train(
     progress: bool = True,
     hook: Hook | None = None,
     exp: Experiment | None = None,
+    dist: DistContext | None = None,
 ) -> dict[str, Any]:
     """Run ``cfg`` into folder ``out``; returns the summary (also written to summary.json).
 
@@ -116,42 +139,57 @@ def train(
     module). ``config.json`` is written by :func:`main`. With ``resume`` the checkpoint is
     continued and the metrics file is rewritten from the records it holds; without it, a folder
     that already holds a run is refused. ``exp``: a prebuilt :func:`empirical.engine.build`.
+    ``dist``: distributed run (every rank calls this; rank 0 reads and writes the files and
+    returns the summary, the other ranks return ``{}``).
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    writer = dist is None or dist.is_writer
     ckpt_path, metrics_path = out / "checkpoint.pt", out / "metrics.jsonl"
-    if not resume:
-        require(
-            not ckpt_path.exists() and not metrics_path.exists(),
-            "--out",
-            "a folder without a previous run (pass --resume to continue it, or another --out)",
-            str(out),
-        )
-    exp = exp or build(cfg)
+
+    def check_folder() -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            require(
+                not ckpt_path.exists() and not metrics_path.exists(),
+                "--out",
+                "a folder without a previous run (pass --resume to continue it, or another --out)",
+                str(out),
+            )
+
+    agree(dist, check_folder)
+    exp = exp or build(cfg, dist)
     records: list[dict[str, Any]] = []
     start = 0
-    if resume and ckpt_path.exists():
-        saved = load_checkpoint(ckpt_path)
+    saved = None
+    if resume and writer and ckpt_path.exists():
+        saved = load_checkpoint(ckpt_path, map_location=None if dist is None else "cpu")
+    if dist is not None:
+        saved = dist.broadcast(saved)  # rank 0 reads, every rank takes its clients
+    if saved is not None:
         exp.load_checkpoint_state(saved["state"])
         records = list(saved["records"])
         start = int(saved["round"])
-    if resume:
+    if resume and writer:
         write_jsonl(metrics_path, records)  # drop lines written after the last checkpoint
     t_start = time.perf_counter()
     elapsed_before = float(records[-1].get("elapsed_s", 0.0)) if records else 0.0
     rounds = cfg.federation.rounds
-    bar = tqdm(range(start, rounds), initial=start, total=rounds, desc=cfg.name, disable=not progress, leave=False)
+    bar = tqdm(range(start, rounds), initial=start, total=rounds, desc=cfg.name, disable=not (progress and writer), leave=False)
     for rnd in bar:
+        fault_point(dist, rnd)
         on_client = (lambda c, r=rnd: hook("client-done", r, c)) if hook else None
         record = run_round(exp, rnd, on_client)
         record["elapsed_s"] = elapsed_before + time.perf_counter() - t_start
         records.append(record)
         every = cfg.run.checkpoint_every
         if every and ((rnd + 1) % every == 0 or rnd == rounds - 1):
-            save_checkpoint(ckpt_path, {"round": rnd + 1, "state": exp.checkpoint_state(), "records": records})
+            state = exp.checkpoint_state()  # distributed: gathered to rank 0, None elsewhere
+            if writer:
+                save_checkpoint(ckpt_path, {"round": rnd + 1, "state": state, "records": records})
         if hook:
             hook("round-done", rnd, None)
-        append_jsonl(metrics_path, record)
+        if writer:
+            append_jsonl(metrics_path, record)
         if hook:
             hook("metrics-written", rnd, None)
         post = {"loss": f"{record['loss']:.4f}"}
@@ -160,6 +198,8 @@ def train(
         bar.set_postfix(post)
     bar.close()
     summary = summarise(exp, records)
+    if not writer:
+        return summary
     torch.save(exp.method.state_dict(), out / "model.pt")  # summarise left the final weights loaded
     atomic_write_text(out / "summary.json", json.dumps(json_safe(summary), indent=2, sort_keys=True) + "\n")
     return summary
@@ -189,7 +229,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
         )
 
 
-def _run_all(args: argparse.Namespace) -> int:
+def _run_all(args: argparse.Namespace, connect: Callable[[str], DistContext | None]) -> int:
     overrides: dict[str, Any] = parse_overrides(args.overrides)
     if args.device:
         overrides["run.device"] = args.device
@@ -204,34 +244,40 @@ def _run_all(args: argparse.Namespace) -> int:
         require(bool(runs), "--only", "patterns matching at least one run of the preset", args.only)
     out = Path(args.out) if args.out else Path("runs") / f"{args.preset or 'default'}-{args.scale}"
     multi = args.preset is not None and len(PRESETS[args.preset].runs(args.scale)) > 1
+    dist = connect(next(iter(runs.values())).run.device)
+    writer = dist is None or dist.is_writer
     rows = []
     for run_name, cfg in runs.items():
         folder = out / run_name.split("/", 1)[1] if multi else out
-        folder.mkdir(parents=True, exist_ok=True)
-        config_file = folder / "config.json"
-        if args.resume and config_file.exists():
-            saved = from_dict(json.loads(config_file.read_text())["config"])
-            diff = config_diff(saved, cfg)
-            require(not diff, "--resume", f"the same config as {config_file}", f"differences in {', '.join(diff)}")
-        else:
-            require(
-                not (folder / "checkpoint.pt").exists() and not (folder / "metrics.jsonl").exists(),
-                "--out",
-                "a folder without a previous run (pass --resume to continue it, or another --out)",
-                str(folder),
-            )
-            write_config(folder, cfg, args.preset, run_name)
+
+        def check_and_write_config(folder: Path = folder, cfg: ExperimentConfig = cfg, run_name: str = run_name) -> None:
+            folder.mkdir(parents=True, exist_ok=True)
+            config_file = folder / "config.json"
+            if args.resume and config_file.exists():
+                saved = from_dict(json.loads(config_file.read_text())["config"])
+                diff = config_diff(saved, cfg)
+                require(not diff, "--resume", f"the same config as {config_file}", f"differences in {', '.join(diff)}")
+            else:
+                require(
+                    not (folder / "checkpoint.pt").exists() and not (folder / "metrics.jsonl").exists(),
+                    "--out",
+                    "a folder without a previous run (pass --resume to continue it, or another --out)",
+                    str(folder),
+                )
+                write_config(folder, cfg, args.preset, run_name)
+
+        agree(dist, check_and_write_config)  # rank 0 checks and writes; every rank stops on its error
         if cfg.run.threads:
             torch.set_num_threads(cfg.run.threads)
         if cfg.run.deterministic:
             if cfg.run.device.startswith("cuda"):
                 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by cuBLAS for determinism
             torch.use_deterministic_algorithms(True, warn_only=True)
-        summary = train(cfg, folder, resume=args.resume, progress=not args.quiet)
+        summary = train(cfg, folder, resume=args.resume, progress=not args.quiet, dist=dist)
         rows.append(summary)
-        if not multi:
+        if not multi and writer:
             _print_table(rows)
-    if multi:
+    if multi and writer:
         index = []
         for sub in sorted(p for p in out.iterdir() if (p / "summary.json").exists()):
             s = json.loads((sub / "summary.json").read_text())
@@ -247,14 +293,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.list_presets:
         print(_list_presets())
         return 0
+    ctx: list[DistContext] = []
+    peer_lost = False
+
+    def connect(device: str) -> DistContext | None:
+        if args.backend == "local":
+            return None
+        ctx.append(setup(device, args.dist_timeout))
+        return ctx[0]
+
     try:
-        return _run_all(args)
-    except ParameterError as err:
-        print(f"error: {err}", file=sys.stderr)
+        return _run_all(args, connect)
+    except (ParameterError, FileNotFoundError) as err:
+        if not ctx or ctx[0].is_writer:  # every rank raises the same error: say it once
+            print(f"error: {err}", file=sys.stderr)
         return 2
-    except FileNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (PeerFailure, torch.distributed.DistError, RuntimeError) as err:
+        if not ctx or (not isinstance(err, (PeerFailure, torch.distributed.DistError)) and not _is_peer_error(err)):
+            raise
+        peer_lost = True  # leaving the group would wait on the lost peer: exit without it
+        where = f"rank {ctx[0].rank} of {ctx[0].world_size}"
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(
+            f"error: {where}: the distributed run stopped because a peer process failed or stopped answering ({first}); "
+            "continue from the last checkpoint with --resume, on any number of processes",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 3
+    finally:
+        if ctx and not peer_lost:
+            teardown()
+
+
+def _is_peer_error(err: BaseException) -> bool:
+    """A RuntimeError raised by a collective whose peer is gone (gloo/NCCL transport errors)."""
+    text = str(err).lower()
+    return any(k in text for k in ("gloo", "nccl", "connection", "peer", "timed out", "timeout", "broken pipe"))
 
 
 if __name__ == "__main__":
