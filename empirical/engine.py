@@ -8,6 +8,11 @@ ONE working model and ONE optimiser, the clients' persistent state
 record; :func:`summarise` evaluates the final model. Files (metrics, checkpoints, summary) are
 written by :mod:`empirical.run` only.
 
+Distributed (``build(cfg, dist)``, :mod:`empirical.distributed`): the same objects on every
+rank, with :class:`~empirical.distributed.DistFedAvg` / :class:`~empirical.distributed.DistGossip`
+as the algorithm; each rank trains only its clients, rank 0 evaluates, and
+:meth:`Experiment.checkpoint_state` gathers the global-format state to rank 0.
+
 Resume: every generator is keyed by (client, round, epoch, step) (see
 :mod:`empirical.clients`), so the checkpoint needs only the round counter, the models
 (global or per client), the clients' optimiser states, the MAR banks and γ counters, and the
