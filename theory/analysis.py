@@ -17,13 +17,24 @@ from . import graphs
 from .aggregate import aggregate, fl_weights
 from .errors import require
 from .model import ModelConfig
-from .rv import Sensitivity, Subspace, sensitivity, solution_subspace
+from .rv import IncompleteSpectrumError, Sensitivity, Spectrum, Subspace, sensitivity, solution_subspace, spectrum
+from .structured import BlockScalar
 from .sampler import ClientData, sample_clients
 from .structured import SymMatrix
 from .xmatrix import OBJECTIVES, empirical_x, exact_x
 
 FRAMEWORKS: tuple[str, ...] = ("local", "decl", "fl")
 COORDINATE_SETS: tuple[str, ...] = ("[c]", "[N]", "rare")
+
+
+def _weights_key(w: np.ndarray) -> bytes:
+    """Cache key of an aggregate Σ_j w_j X_j: the weights to 15 decimals.
+
+    The FL and DecL objectives depend on the graph only through these weights (Eq. 1 and
+    Eqs. 25-26), so graphs with the same weights (e.g. every regular graph, whose DecL weights
+    are 1/N up to rounding, like FL's) share one aggregate, computed with the first weights seen.
+    """
+    return np.round(np.asarray(w, dtype=float), 15).tobytes()
 
 
 @dataclass
@@ -76,23 +87,49 @@ class Analysis:
     def x_global(self, level: str, objective: str, framework: str,
                  topology: graphs.Topology | None = None) -> SymMatrix:
         top = topology or self.topology
-        key = ("xg", level, objective, framework, top.adjacency.tobytes() if framework == "decl" else None)
-        return self._memo(key, lambda: aggregate(self.x_local(level, objective), self.weights(framework, top)))  # type: ignore[return-value]
+        w = self.weights(framework, top)
+        key = ("xg", level, objective, _weights_key(w))
+        return self._memo(key, lambda: aggregate(self.x_local(level, objective), w))  # type: ignore[return-value]
 
     # ---- subspaces, RV and sensitivity --------------------------------------
+    def matrix(self, level: str, objective: str, framework: str, client: int = 0,
+               topology: graphs.Topology | None = None) -> SymMatrix:
+        """X of one cell: client ``client``'s X for "local", the FL or DecL aggregate otherwise."""
+        require(framework in FRAMEWORKS, "framework", f"one of {FRAMEWORKS}", framework)
+        if framework == "local":
+            return self.x_local(level, objective)[client]
+        return self.x_global(level, objective, framework, topology)
+
+    def _cell_key(self, level: str, objective: str, framework: str, client: int,
+                  topology: graphs.Topology | None) -> tuple:
+        if framework == "local":
+            return (level, objective, "local", client)
+        return (level, objective, "global", _weights_key(self.weights(framework, topology or self.topology)))
+
+    def spectrum(self, level: str, objective: str, framework: str, client: int = 0,
+                 topology: graphs.Topology | None = None, complete: bool = False) -> Spectrum:
+        """The cell's spectrum, computed once: all of it for a block-structured X, the leading
+        c + 16 eigenpairs of a dense one (or all of it with ``complete``)."""
+        key = ("spec",) + self._cell_key(level, objective, framework, client, topology)
+        have = self._cache.get(key)
+        if have is not None and (have.complete or not complete):
+            return have
+        x = self.matrix(level, objective, framework, client, topology)
+        top = None if complete or isinstance(x, BlockScalar) else self.cfg.c + 16
+        self._cache[key] = spectrum(x, top=top)
+        return self._cache[key]
+
     def subspace(self, level: str, objective: str, framework: str, client: int = 0,
                  rule: str = "minimiser", topology: graphs.Topology | None = None) -> Subspace:
-        require(framework in FRAMEWORKS, "framework", f"one of {FRAMEWORKS}", framework)
-        top = topology or self.topology
-        key = ("sub", level, objective, framework, client if framework == "local" else None, rule,
-               top.adjacency.tobytes() if framework == "decl" else None)
+        key = ("sub", rule) + self._cell_key(level, objective, framework, client, topology)
 
         def build() -> Subspace:
-            if framework == "local":
-                x = self.x_local(level, objective)[client]
-            else:
-                x = self.x_global(level, objective, framework, top)
-            return solution_subspace(x, self.cfg.c, rule, self.rtol)  # type: ignore[arg-type]
+            spec = self.spectrum(level, objective, framework, client, topology)
+            try:
+                return solution_subspace(spec, self.cfg.c, rule, self.rtol)  # type: ignore[arg-type]
+            except IncompleteSpectrumError:  # the cut falls in a cluster reaching past the leading part
+                full = self.spectrum(level, objective, framework, client, topology, complete=True)
+                return solution_subspace(full, self.cfg.c, rule, self.rtol)  # type: ignore[arg-type]
 
         return self._memo(key, build)  # type: ignore[return-value]
 

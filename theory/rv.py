@@ -196,8 +196,12 @@ def solution_subspace(x: SymMatrix | Spectrum, c: int, rule: Rule = "minimiser",
     return Subspace(spec, c, rule, target, fixed, tuple(cluster), cluster_dim, n_from, lam_c, lam_next, tol, n_pos)
 
 
+class IncompleteSpectrumError(ValueError):
+    """The leading part of a dense spectrum that was computed ends inside the cluster at the cut."""
+
+
 def _raise_incomplete() -> SymMatrix:
-    raise ValueError("an incomplete Spectrum cannot be extended; pass the matrix instead")
+    raise IncompleteSpectrumError("an incomplete Spectrum cannot be extended; pass the matrix instead")
 
 
 # --------------------------------------------------------------------------- sensitivity

@@ -67,5 +67,35 @@ def weighted_sum(mats: Sequence[SymMatrix], weights: Sequence[float]) -> SymMatr
     return sum(w * as_dense(m) for m, w in zip(mats, weights))  # type: ignore[return-value]
 
 
+def spectral_norm(x: SymMatrix) -> float:
+    """‖X‖₂ of a symmetric matrix from its eigenvalues (no eigenvectors); O(K^3) when structured."""
+    if isinstance(x, BlockScalar):
+        top = float(np.max(np.abs(np.linalg.eigvalsh(0.5 * (x.block + x.block.T)))))
+        return max(top, abs(x.bulk)) if x.k < x.d else top
+    a = np.asarray(x, dtype=float)
+    return float(np.max(np.abs(np.linalg.eigvalsh(0.5 * (a + a.T)))))
+
+
+def minus_diagonal(x: SymMatrix, diag: np.ndarray) -> SymMatrix:
+    """X - Diag(diag), kept block-structured when ``diag`` is constant beyond X's block."""
+    diag = np.asarray(diag, dtype=float)
+    require(diag.shape == (dimension(x),), "diag", f"a vector of length d = {dimension(x)}", diag.shape)
+    if isinstance(x, BlockScalar):
+        rest = diag[x.k:]
+        if rest.size == 0 or np.all(rest == rest[0]):
+            bulk = x.bulk - (float(rest[0]) if rest.size else 0.0)
+            return BlockScalar(x.block - np.diag(diag[: x.k]), bulk, x.d)
+    return as_dense(x) - np.diag(diag)
+
+
+def entry(x: SymMatrix, i: int, j: int) -> float:
+    """X[i, j] without forming X."""
+    if isinstance(x, BlockScalar):
+        if i < x.k and j < x.k:
+            return float(x.block[i, j])
+        return x.bulk if i == j else 0.0
+    return float(np.asarray(x)[i, j])
+
+
 def dimension(x: SymMatrix) -> int:
     return x.d if isinstance(x, BlockScalar) else int(np.asarray(x).shape[0])

@@ -9,19 +9,14 @@ import numpy as np
 from .. import graphs
 from ..mae import reconstruction_optimum
 from ..moments import second_moments
-from ..rv import minimiser_basis, solution_subspace, subspace_distance
-from ..structured import BlockScalar, as_dense, weighted_sum
+from ..rv import minimiser_basis, subspace_distance
+from ..structured import BlockScalar, as_dense, entry, minus_diagonal, spectral_norm, weighted_sum
 from ..verdict import LevelResult, Verdict, combine, not_applicable
 from ..xmatrix import OBJECTIVES, printed_expectation, printed_mim_empirical
 from .common import BOUNDED_SLOPE, loglog_slope
 from .context import Context
 
 REL_TOL = 1e-6  # relative residual below which two exact matrices count as equal
-
-
-def _spectral_norm(a: np.ndarray) -> float:
-    """‖A‖₂ of a symmetric matrix from its eigenvalues (no eigenvectors)."""
-    return float(np.max(np.abs(np.linalg.eigvalsh(0.5 * (a + a.T)))))
 
 
 def _pairs(ctx: Context, level: str) -> list[tuple[str, str, object]]:
@@ -36,7 +31,7 @@ def eq16_level(ctx: Context, level: str) -> LevelResult:
     """At the global minimiser W*, is X = W*ᵀW* (the printed Eq. 16)? Is Π_R X = W*ᵀW*?"""
     rows, vs = {}, []
     for obj, fw, x in _pairs(ctx, level):
-        sub = solution_subspace(x, ctx.cfg.c, "minimiser")
+        sub = ctx.analysis.subspace(level, obj, fw, rule="minimiser")
         if not sub.well_posed:
             rows[f"{obj}/{fw}"] = {"verdict": "ILL-POSED", **sub.diagnostic()}
             vs.append(Verdict.ILL_POSED)
@@ -74,8 +69,8 @@ def _left_multiply(a: np.ndarray, x) -> np.ndarray:
 def eym_level(ctx: Context, level: str) -> LevelResult:
     rows, vs = {}, []
     for obj, fw, x in _pairs(ctx, level):
-        mini = solution_subspace(x, ctx.cfg.c, "minimiser")
-        top = solution_subspace(x, ctx.cfg.c, "top-c")
+        mini = ctx.analysis.subspace(level, obj, fw, rule="minimiser")
+        top = ctx.analysis.subspace(level, obj, fw, rule="top-c")
         if not top.well_posed:
             v = Verdict.FAILS if mini.rank < ctx.cfg.c else Verdict.ILL_POSED
         elif mini.rank < ctx.cfg.c:
@@ -107,20 +102,18 @@ def _printed_vs_exact(ctx: Context, level: str, objective: str, order_exp: float
         a = an if dd == ctx.d else an.at_dimension(dd)
         x = a.x_local(level, objective)[0]
         printed = printed_expectation(a.cfg, 0, objective, o_const=0.0)
-        diff = as_dense(x) - np.diag(printed)
-        dist = _spectral_norm(diff)
+        dist = spectral_norm(minus_diagonal(x, printed))
         consts.append(dist / dd**order_exp)
         if dd == ctx.d:
-            xd = as_dense(x)
             n = a.cfg.n_clients
             out = {
                 "printed_diagonal_on_class_axes": float(printed[1]),
-                "exact_diagonal_on_class_axes": float(xd[1, 1]),
-                "exact_offdiagonal_on_class_axes": float(xd[1, 2]) if n > 2 else 0.0,
+                "exact_diagonal_on_class_axes": entry(x, 1, 1),
+                "exact_offdiagonal_on_class_axes": entry(x, 1, 2) if n > 2 else 0.0,
                 "printed_diagonal_at_i": float(printed[0]),
-                "exact_diagonal_at_i": float(xd[0, 0]),
+                "exact_diagonal_at_i": entry(x, 0, 0),
                 "spectral_distance": dist,
-                "relative_distance": dist / max(_spectral_norm(xd), 1e-300),
+                "relative_distance": dist / max(spectral_norm(x), 1e-300),
             }
     slope = loglog_slope(grid, consts)
     out.update({"smallest_constant": consts[list(grid).index(ctx.d)] if ctx.d in grid else consts[-1],
@@ -187,7 +180,7 @@ def eq20_level(ctx: Context, level: str) -> LevelResult:
         devs = []
         for dd in grid:
             a = an if dd == ctx.d else an.at_dimension(dd)
-            devs.append(_spectral_norm(as_dense(a.x_local("sampled", obj)[0]) - as_dense(a.x_local("exact", obj)[0])))
+            devs.append(spectral_norm(as_dense(a.x_local("sampled", obj)[0]) - as_dense(a.x_local("exact", obj)[0])))
         consts = [dv / dd**order for dv, dd in zip(devs, grid)]
         slope = loglog_slope(grid, consts)
         v = Verdict.HOLDS if slope <= BOUNDED_SLOPE else Verdict.FAILS
@@ -205,10 +198,11 @@ def eq20_level(ctx: Context, level: str) -> LevelResult:
 def eq19_level(ctx: Context, level: str) -> LevelResult:
     """The bound is on Σ_{j=1}^{d} (e_kᵀv_j)², which is 1 for every k; r_k sums only to c."""
     an = ctx.analysis
-    x = an.x_local(level, "MIM")[0]
-    xd = as_dense(x)
-    vals, vecs = np.linalg.eigh(xd)
-    full = np.sum(vecs**2, axis=1)
+    spec = an.spectrum(level, "MIM", "local", client=0, complete=True)
+    # rows of the full eigenvector matrix; a bulk eigenspace span(e_K..e_{d-1}) adds 1 to each bulk row
+    full = np.concatenate([np.sum(spec.vectors**2, axis=1), np.zeros(spec.d - spec.k)])
+    if spec.bulk_index is not None:
+        full[spec.k:] += 1.0
     sub = an.subspace(level, "MIM", "local", client=0)
     lo, hi = sub.rv_bounds(an.coords("[N]\\i", client=0))
     out = {"max_abs_deviation_of_full_sum_from_1": float(np.max(np.abs(full - 1.0))),
@@ -342,8 +336,8 @@ def _rows(sub, k: int) -> np.ndarray:
 def rank_c_level(ctx: Context, level: str) -> LevelResult:
     """Assumption A.5: the minimisers studied have rank c."""
     rows, vs = {}, []
-    for obj, fw, x in _pairs(ctx, level):
-        sub = solution_subspace(x, ctx.cfg.c, "minimiser")
+    for obj, fw, _ in _pairs(ctx, level):
+        sub = ctx.analysis.subspace(level, obj, fw, rule="minimiser")
         v = Verdict.HOLDS if sub.rank == ctx.cfg.c else Verdict.FAILS
         vs.append(v)
         rows[f"{obj}/{fw}"] = {"verdict": v.value, "rank": sub.rank, "c": ctx.cfg.c}
