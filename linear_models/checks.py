@@ -42,6 +42,8 @@ from theory import graphs
 from theory.errors import ParameterError, require
 from theory.model import ModelConfig, default_rare_classes
 
+from . import _jax  # noqa: F401  (without JAX this import fails, as theory.verify --train expects)
+
 K_SIGMA = 3.0
 S_FLOOR = 1e-3
 VERDICT_SET = "[c]"
@@ -92,6 +94,26 @@ def data_s(res: Mapping[str, Any], name: str = VERDICT_SET) -> float | None:
 def _cell_key(res: Mapping[str, Any], drop: Sequence[str] = ("seed",)) -> tuple:
     cfg = {k: v for k, v in res["config"].items() if k not in drop}
     return tuple(sorted((k, str(v)) for k, v in cfg.items()))
+
+
+# fields that follow d in a d-sweep (sample counts and N, c by the paper's scalings)
+D_FOLLOWERS: tuple[str, ...] = ("seed", "d", "n_clients", "c", "n_frequent", "n_rare", "data_optimum")
+
+
+def family_key(res: Mapping[str, Any]) -> tuple:
+    """The cell of a run with d (and what follows d) left out: the runs of one log-log fit.
+
+    τ and μ are resolved to numbers per d; they count as "the paper's scaling" (d^(1/5),
+    d^(-1/5)) when they equal it, so that a d-sweep with the default scalings is one family
+    while a sweep at a fixed τ or μ stays a separate one.
+    """
+    cfg = dict(res["config"])
+    d = float(cfg["d"])
+    for name, power in (("tau", 0.2), ("mu", -0.2)):
+        v = cfg.get(name)
+        if v is not None and math.isclose(float(v), d**power, rel_tol=1e-12):
+            cfg[name] = "paper"
+    return tuple(sorted((k, str(v)) for k, v in cfg.items() if k not in D_FOLLOWERS))
 
 
 def _mean_sd(xs: Sequence[float]) -> tuple[float, float]:
@@ -229,7 +251,7 @@ def claims_from_results(results: Sequence[Mapping[str, Any]]) -> list[dict[str, 
         per_claim[CLAIM_OF[(c["method"], c["framework"])]].append((label, trained_vs_exact(runs)))
     families: dict[tuple, list] = defaultdict(list)
     for r in pair:
-        families[_cell_key(r, ("seed", "d", "n_clients", "c", "n_frequent", "n_rare", "data_optimum"))].append(r)
+        families[family_key(r)].append(r)
     for runs in families.values():
         c = runs[0]["config"]
         if len({r["config"]["d"] for r in runs}) < 2:
@@ -420,5 +442,5 @@ def sampled_checks(cfg: ModelConfig, topology: graphs.Topology, seed: int, *, n_
     return claims_from_results(results)
 
 
-__all__ = ["sampled_checks", "sampled_configs", "claims_from_results", "trained_vs_exact", "rate_in_d",
+__all__ = ["sampled_checks", "sampled_configs", "claims_from_results", "trained_vs_exact", "rate_in_d", "family_key",
            "paired_difference", "decreasing_in_connectivity", "topology_spec", "ParameterError"]

@@ -63,7 +63,13 @@ gossip_fixed_point         gossip: {"metric", "pi", "omega", "weights_equal", "c
 =========================  ==================================================================
 
 Timings are not stored (results must be byte-identical across reruns); the command prints
-the wall time of the sweep.
+the wall time of the sweep and the platform it ran on.
+
+Platform: ``--platform {auto,cpu,gpu}`` (``linear_models.platforms``) sets ``JAX_PLATFORMS``
+before JAX is imported; ``gpu`` without a GPU backend exits 2. The platform and device are
+recorded in ``device`` of every result and are not part of the cache key (the key hashes
+the resolved ``RunConfig`` only), so results computed on a CPU and on a GPU are
+interchangeable: a sweep resumed on the other platform skips what is cached.
 """
 
 from __future__ import annotations
@@ -78,15 +84,19 @@ import sys
 import time
 import typing
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from theory.errors import ParameterError, require
 
-from .distributed import FRAMEWORKS
-from .experiment import RunConfig, config_key, run
-from .objectives import METHODS
+from .platforms import PLATFORMS, check_platform, select_platform
+
+if TYPE_CHECKING:  # the modules that import JAX are imported on use, after --platform is applied
+    from .experiment import RunConfig
 
 DEFAULT_OUT = Path("results") / "linear"
+# for --help only (without importing JAX); equal to objectives.METHODS and distributed.FRAMEWORKS (tested)
+METHOD_NAMES: tuple[str, ...] = ("MIM", "CL1", "CL2", "MAE")
+FRAMEWORK_NAMES: tuple[str, ...] = ("local", "fedavg", "gossip")
 PRESETS: tuple[str, ...] = ("connectivity", "scaling")
 
 
@@ -139,6 +149,8 @@ def _seeds(text: str) -> list[int]:
 
 
 def _field_cast(name: str) -> Any:
+    from .experiment import RunConfig
+
     hints = typing.get_type_hints(RunConfig)
     require(name in hints, "--set", f"KEY=VALUE with KEY a RunConfig field ({', '.join(hints)})", name)
     tp = hints[name]
@@ -173,6 +185,9 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
 def preset_grid(name: str) -> dict[str, list[Any]]:
     """The option lists a preset sets (the rest keep RunConfig's defaults)."""
     require(name in PRESETS, "--preset", f"one of {PRESETS}", name)
+    from .distributed import FRAMEWORKS
+    from .objectives import METHODS
+
     if name == "connectivity":
         return {"method": ["MIM", "CL1"], "framework": ["gossip"], "d": [512], "n_clients": [20],
                 "graph": ["abar:3", "abar:5", "abar:10", "complete"], "seed": list(range(5))}
@@ -182,6 +197,10 @@ def preset_grid(name: str) -> dict[str, list[Any]]:
 
 def build_grid(args: argparse.Namespace) -> list[RunConfig]:
     """All resolved configurations of the command line, deduplicated, in a stable order."""
+    from .distributed import FRAMEWORKS
+    from .experiment import RunConfig, config_key
+    from .objectives import METHODS
+
     grid: dict[str, list[Any]] = preset_grid(args.preset) if args.preset else {}
     if args.method:
         grid["method"] = _parse_list(args.method, str, "--method")
@@ -228,6 +247,8 @@ def build_grid(args: argparse.Namespace) -> list[RunConfig]:
 
 # --------------------------------------------------------------------------- cache
 def result_path(out: Path, rc: RunConfig) -> Path:
+    from .experiment import config_key
+
     return out / f"{config_key(rc)}.json"
 
 
@@ -257,6 +278,8 @@ def load_results(out: Path) -> list[dict[str, Any]]:
 def run_sweep(configs: Sequence[RunConfig], out: Path, max_configs: int | None = None,
               progress: bool = True, revision: str | None = None) -> dict[str, int]:
     """Compute every configuration not cached in ``out``; at most ``max_configs`` new ones."""
+    from .experiment import run
+
     out.mkdir(parents=True, exist_ok=True)
     rev = git_revision() if revision is None else revision
     todo = [rc for rc in configs if not result_path(out, rc).exists()]
@@ -300,8 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=PRESETS, default=None,
                    help="connectivity: 20 clients, d=512, |Ā| in {3,5,10,20}, 5 seeds, gossip, MIM and CL1; "
                         "scaling: d=64..4096 for every method x framework, 3 seeds")
-    p.add_argument("--method", default=None, help=f"objectives, among {', '.join(METHODS)} (default MIM)")
-    p.add_argument("--framework", default=None, help=f"among {', '.join(FRAMEWORKS)} (default gossip)")
+    p.add_argument("--method", default=None, help=f"objectives, among {', '.join(METHOD_NAMES)} (default MIM)")
+    p.add_argument("--framework", default=None, help=f"among {', '.join(FRAMEWORK_NAMES)} (default gossip)")
     p.add_argument("--d", default=None, help="ambient dimensions d (integers >= 8; default 512)")
     p.add_argument("--N", default=None, help="numbers of clients N >= 2 (default ceil(4 d^(1/20)))")
     p.add_argument("--p", default=None, help="mask ratios p in (0, 1) for MIM and MAE (default 0.75)")
@@ -318,6 +341,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"result folder (default {DEFAULT_OUT})")
     p.add_argument("--max-configs", type=int, default=None,
                    help="compute at most this many new configurations, then stop (resumable)")
+    p.add_argument("--platform", default="auto", metavar="{" + ",".join(PLATFORMS) + "}",
+                   help="where JAX runs: auto (a GPU when JAX sees one, else the CPU), cpu, or gpu (an error when "
+                        "no GPU backend starts); sets JAX_PLATFORMS before JAX is imported. The platform is "
+                        "recorded in every result ('device') but is not part of the cache key: CPU and GPU "
+                        "results are interchangeable (default auto)")
     p.add_argument("--dry-run", action="store_true", help="list the resolved configurations and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -326,13 +354,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        select_platform(args.platform)  # before anything imports JAX
         require(args.max_configs is None or args.max_configs >= 0, "--max-configs", "an integer >= 0", args.max_configs)
+        platform = check_platform(args.platform)
         configs = build_grid(args)
         out = Path(args.out)
         require(not out.exists() or out.is_dir(), "--out", "a folder (it is created if missing)", str(out))
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from .experiment import config_key
+
     if args.dry_run:
         for rc in configs:
             state = "cached" if result_path(out, rc).exists() else "todo"
@@ -342,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     counts = run_sweep(configs, out, args.max_configs, progress=not args.no_progress)
     elapsed = time.perf_counter() - t0
     print(f"{counts['computed']} computed, {counts['cached']} cached, {counts['remaining']} remaining "
-          f"of {counts['total']} configurations in {elapsed:.1f} s -> {out}")
+          f"of {counts['total']} configurations in {elapsed:.1f} s on {platform} -> {out}")
     return 0
 
 

@@ -82,3 +82,68 @@ def test_presets_resolve(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     cfgs = [json.loads(line.split(" ", 2)[2]) for line in capsys.readouterr().out.strip().splitlines()]
     assert sorted({c["d"] for c in cfgs}) == [64, 128, 256, 512, 1024, 2048, 4096]
     assert all(c["data_optimum"] == (c["d"] <= 1024) for c in cfgs)
+
+
+# --------------------------------------------------------------------------- --platform
+def test_help_names_match_the_modules() -> None:
+    from linear_models.distributed import FRAMEWORKS
+    from linear_models.objectives import METHODS
+
+    assert sweep.METHOD_NAMES == METHODS and sweep.FRAMEWORK_NAMES == FRAMEWORKS
+
+
+def test_platform_option_is_validated(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    jax.devices()  # this process runs JAX already: only its own platform can be chosen now
+    here = jax.default_backend()
+    tiny = ["--method", "MIM", "--framework", "local", "--d", "32", "--N", "3", "--dry-run", "--out", str(tmp_path)]
+    for bad in ("tpu", "cuda", "GPU", ""):
+        assert sweep.main(tiny + ["--platform", bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith("error: --platform:") and "auto, cpu, gpu" in err
+    assert sweep.main(tiny + ["--platform", here]) == 0
+    assert sweep.main(tiny + ["--platform", "auto"]) == 0
+    capsys.readouterr()
+    other = "gpu" if here == "cpu" else "cpu"
+    assert sweep.main(tiny + ["--platform", other]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --platform:") and f"already runs on in this process ({here})" in err
+
+
+def test_platform_is_set_before_jax_is_imported(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k != "JAX_PLATFORMS"}
+    code = ("import os, sys\n"
+            "from linear_models import sweep\n"
+            "from linear_models.platforms import select_platform\n"
+            "assert 'jax' not in sys.modules\n"
+            "select_platform('cpu')\n"
+            "assert os.environ['JAX_PLATFORMS'] == 'cpu'\n"
+            "import jax\n"
+            "assert jax.default_backend() == 'cpu'\n")
+    subprocess.run([sys.executable, "-c", code], cwd=root, env=env, check=True, timeout=120)
+    # --platform gpu never falls back to the CPU silently
+    res = subprocess.run([sys.executable, "-m", "linear_models.sweep", "--platform", "gpu", "--dry-run", "--d", "32",
+                          "--N", "3", "--out", str(tmp_path)], cwd=root, env=env, capture_output=True, text=True,
+                         timeout=120)
+    if res.returncode == 0:  # a machine with a GPU
+        assert "todo" in res.stdout
+    else:
+        assert res.returncode == 2 and res.stderr.startswith("error: --platform:")
+
+
+def test_device_is_recorded_but_not_part_of_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    one = ["--method", "MIM", "--framework", "local"] + GRID[4:] + ["--out", str(tmp_path)]
+    assert sweep.main(one) == 0
+    (path,) = tmp_path.glob("*.json")
+    res = json.loads(path.read_text())
+    assert res["device"]["platform"] == jax.default_backend() and "device" not in res["config"]
+    # a result computed elsewhere (another platform) is reused as it is
+    res["device"] = {"platform": "gpu", "device": "NVIDIA H200", "jax": res["device"]["jax"]}
+    path.write_text(json.dumps(res))
+    capsys.readouterr()
+    assert sweep.main(one + ["--platform", jax.default_backend()]) == 0
+    assert "0 computed, 1 cached" in capsys.readouterr().out
