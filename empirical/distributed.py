@@ -444,19 +444,16 @@ class DistGossip(Gossip):
         if not ctx.is_writer:
             _exchange({0: [(_TAG_GATHER, self.models)]}, {})
             return {"models": None}
-        full = torch.empty((self.n, self.models.shape[1]), dtype=self.models.dtype, device=self.models.device)
-        bufs = {q: torch.empty_like(full[: len(ctx_clients)]) for q, ctx_clients in self._blocks().items() if q != 0}
+        blocks: dict[int, list[int]] = {}
+        for c in range(self.n):
+            blocks.setdefault(ctx.owner(c, self.n), []).append(c)
+        full = torch.empty((self.n, self.models.shape[1]), dtype=self.models.dtype, device=self.models.device)  # (N, P)
+        bufs = {q: torch.empty_like(full[: len(ids)]) for q, ids in blocks.items() if q != ctx.rank}
         _exchange({}, {q: [(_TAG_GATHER, b)] for q, b in bufs.items()})
         full[self.mine] = self.models
         for q, b in bufs.items():
-            full[self._blocks()[q]] = b
+            full[blocks[q]] = b
         return {"models": full}
-
-    def _blocks(self) -> dict[int, list[int]]:
-        blocks: dict[int, list[int]] = {}
-        for c in range(self.n):
-            blocks.setdefault(self.ctx.owner(c, self.n), []).append(c)
-        return blocks
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.models = state["models"][self.mine].to(self.models.device, self.models.dtype).clone()
