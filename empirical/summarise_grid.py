@@ -1,0 +1,310 @@
+"""python -m empirical.summarise_grid: the robustness-grid table, regenerated from the run folders.
+
+    python -m empirical.summarise_grid runs/robustness-grid
+    python -m empirical.summarise_grid runs/robustness-grid --baseline --cache results/empirical
+    python -m empirical.summarise_grid runs/robustness-grid --replicate runs/robustness-grid-seed1
+
+Reads ``<grid>/<run>/summary.json`` and ``config.json`` of every finished run of the
+``robustness-grid`` preset (MAE | SimSiam x IID | Dirichlet label skew x FL | DecL |Ā|) and
+prints, per method and framework, the linear-probe accuracy IID and non-IID, the drop
+(IID minus non-IID), the kNN accuracy and the class-mean RV measure (mean over classes).
+
+``--baseline``: also evaluate the randomly initialised encoder of each method (the weights a
+run starts from, same evaluation split and probe) and store it in ``<grid>/baseline.json``
+(reused on later calls while the config it was computed from is unchanged).
+``--cache DIR``: write ``DIR/grid.json`` (the rows, the baseline and the configs) and
+``DIR/partitions.json`` (client-by-class counts of the grid's IID and label-skew partitions),
+the inputs of ``python -m figures empirical-partitions`` and ``empirical-grid``.
+``--replicate FOLDER``: runs of another grid folder (e.g. a second seed of some cells) are
+shown next to the same runs of the main folder, with the difference.
+``--markdown FILE``: also write the table to FILE.
+
+Exit status 0, or 2 with a one-line message (no finished run in the folder, bad folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from empirical.checkpoint import atomic_write_text, json_safe
+from empirical.config import ExperimentConfig, config_diff, from_dict, to_dict
+from theory.errors import ParameterError, require
+
+__all__ = [
+    "GRID_SCHEMA",
+    "PARTITION_SCHEMA",
+    "grid_table",
+    "load_runs",
+    "main",
+    "partition_counts",
+    "random_init_baseline",
+    "write_caches",
+]
+
+GRID_SCHEMA = "empirical-grid/1"
+PARTITION_SCHEMA = "empirical-partitions/1"
+METHODS = ("mae", "simsiam")
+PARTITIONS = ("iid", "label")
+METHOD_LABELS = {"mae": "MAE", "simsiam": "SimSiam", "mar": "MAR"}
+
+
+def _framework_key(cfg: ExperimentConfig) -> str:
+    """"fl" or "decl<|Ā| target>", e.g. "decl5"."""
+    if cfg.federation.framework == "fl":
+        return "fl"
+    return f"decl{cfg.decentralised.mean_connectivity:g}"
+
+
+def load_runs(folder: str | Path) -> list[dict[str, Any]]:
+    """One row per finished run (a sub-folder holding summary.json and config.json), sorted by name."""
+    folder = Path(folder)
+    require(folder.is_dir(), "grid folder", "an existing folder of runs", str(folder))
+    rows = []
+    for sub in sorted(p for p in folder.iterdir() if (p / "summary.json").is_file() and (p / "config.json").is_file()):
+        s = json.loads((sub / "summary.json").read_text())
+        cfg = from_dict(json.loads((sub / "config.json").read_text())["config"])
+        f = s.get("final", {})
+        graph = s.get("graph") or {}
+        rows.append(
+            {
+                "run": sub.name,
+                "method": cfg.method.name,
+                "partition": cfg.partition.kind,
+                "alpha": cfg.partition.alpha if cfg.partition.kind == "label" else None,
+                "framework": _framework_key(cfg),
+                "abar_target": cfg.decentralised.mean_connectivity if cfg.federation.framework == "decl" else None,
+                "abar": graph.get("mean_connectivity"),
+                "seed": cfg.run.seed,
+                "rounds": s.get("rounds"),
+                "linear_probe_acc": f.get("linear_probe_acc"),
+                "knn_acc": f.get("knn_acc"),
+                "rv_mean": f.get("rv_mean"),
+                "rv_spread": f.get("rv_spread"),
+                "final_loss": s.get("final_loss"),
+                "train_time_s": s.get("train_time_s"),
+                "mean_js": (s.get("partition_stats") or {}).get("mean_js"),
+                "config": to_dict(cfg),
+            }
+        )
+    return rows
+
+
+def _iid_fl_config(rows: list[dict[str, Any]], method: str) -> ExperimentConfig | None:
+    for r in rows:
+        if r["method"] == method and r["partition"] == "iid" and r["framework"] == "fl":
+            return from_dict(r["config"])
+    same = [r for r in rows if r["method"] == method]
+    return from_dict(same[0]["config"]) if same else None
+
+
+def random_init_baseline(cfg: ExperimentConfig) -> dict[str, Any]:
+    """Final evaluation (probe, kNN, RV) of the encoder ``cfg`` starts from, before any training.
+
+    The initial weights depend on ``run.seed`` and the model only, and the evaluation split on
+    the data seed only, so one value per method stands for every partition and framework.
+    """
+    from empirical import engine  # heavy; only needed here
+
+    if cfg.run.threads:
+        torch.set_num_threads(cfg.run.threads)
+    exp = engine.build(cfg)
+    t0 = time.perf_counter()
+    out = engine.evaluate_model(exp, exp.initial, final=True)
+    out = {k: v for k, v in out.items() if k not in ("rv",)}
+    out["eval_time_s"] = time.perf_counter() - t0
+    return out
+
+
+def _baselines(folder: Path, rows: list[dict[str, Any]], compute: bool) -> dict[str, Any]:
+    """``{method: {"config": ..., "final": ...}}`` from ``<folder>/baseline.json``; with ``compute``,
+    missing or stale entries are evaluated and the file rewritten."""
+    path = folder / "baseline.json"
+    saved: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+    out: dict[str, Any] = {}
+    changed = False
+    for method in sorted({r["method"] for r in rows}):
+        cfg = _iid_fl_config(rows, method)
+        if cfg is None:
+            continue
+        entry = saved.get(method)
+        fresh = entry is not None and not config_diff(from_dict(entry["config"]), cfg)
+        if fresh:
+            out[method] = entry
+        elif compute:
+            out[method] = {"config": to_dict(cfg), "final": random_init_baseline(cfg)}
+            changed = True
+    if changed:
+        atomic_write_text(path, json.dumps(json_safe(out), indent=2, sort_keys=True) + "\n")
+    return out
+
+
+def partition_counts(cfg: ExperimentConfig) -> dict[str, Any]:
+    """Client-by-class image counts of the partition ``cfg`` trains on (data split, subset and
+    partition exactly as :func:`empirical.engine.prepare_data` makes them)."""
+    from empirical import engine
+    from empirical.partition import partition_stats
+
+    data = engine.prepare_data(cfg, torch.device("cpu"))
+    stats = partition_stats(data.partition, data.labels, data.n_classes)
+    return {
+        "kind": cfg.partition.kind,
+        "alpha": cfg.partition.alpha if cfg.partition.kind == "label" else None,
+        "n_clients": int(stats.counts.shape[0]),
+        "n_classes": int(data.n_classes),
+        "counts": stats.counts.tolist(),
+        "sizes": stats.sizes.tolist(),
+        "mean_js": float(stats.mean_js),
+        "mean_tv": float(stats.mean_tv),
+        "dataset": cfg.data.name,
+        "data_seed": cfg.data.seed,
+    }
+
+
+def _cell(rows: list[dict[str, Any]], method: str, partition: str, framework: str) -> dict[str, Any] | None:
+    for r in rows:
+        if (r["method"], r["partition"], r["framework"]) == (method, partition, framework):
+            return r
+    return None
+
+
+def _frameworks(rows: list[dict[str, Any]]) -> list[str]:
+    keys = {r["framework"] for r in rows}
+    decl = sorted((k for k in keys if k != "fl"), key=lambda k: float(k[4:]))
+    return (["fl"] if "fl" in keys else []) + decl
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    return f"{v:.{digits}f}" if isinstance(v, (int, float)) else "-"
+
+
+def _framework_label(key: str) -> str:
+    return "FL" if key == "fl" else f"DecL \\|Ā\\|={key[4:]}"
+
+
+def grid_table(rows: list[dict[str, Any]], baseline: dict[str, Any] | None = None) -> str:
+    """Markdown table: per method and framework, probe accuracy IID / label skew and the drop,
+    kNN, RV mean; then the random-init rows if ``baseline``."""
+    alpha = next((r["alpha"] for r in rows if r["partition"] == "label"), None)
+    skew = f"α={alpha:g}" if alpha is not None else "label"
+    head = (
+        f"| method | framework | probe IID | probe {skew} | drop | kNN IID | kNN {skew} | RV mean IID | RV mean {skew} | \\|Ā\\| realised |"
+    )
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for method in [m for m in (*METHODS, "mar") if any(r["method"] == m for r in rows)]:
+        for fw in _frameworks(rows):
+            iid, lab = _cell(rows, method, "iid", fw), _cell(rows, method, "label", fw)
+            if iid is None and lab is None:
+                continue
+            p_iid = iid["linear_probe_acc"] if iid else None
+            p_lab = lab["linear_probe_acc"] if lab else None
+            drop = p_iid - p_lab if isinstance(p_iid, float) and isinstance(p_lab, float) else None
+            abars = "/".join(_fmt(r["abar"], 2) for r in (iid, lab) if r and r["abar"] is not None) or "-"
+            lines.append(
+                f"| {METHOD_LABELS.get(method, method)} | {_framework_label(fw)} | {_fmt(p_iid)} | {_fmt(p_lab)} | "
+                f"{_fmt(drop, 3) if drop is None else f'{drop:+.3f}'} | {_fmt(iid and iid['knn_acc'])} | "
+                f"{_fmt(lab and lab['knn_acc'])} | {_fmt(iid and iid['rv_mean'])} | {_fmt(lab and lab['rv_mean'])} | {abars} |"
+            )
+    for method, entry in sorted((baseline or {}).items()):
+        f = entry["final"]
+        lines.append(
+            f"| {METHOD_LABELS.get(method, method)} | random init (no training) | {_fmt(f.get('linear_probe_acc'))} | "
+            f"{_fmt(f.get('linear_probe_acc'))} | - | {_fmt(f.get('knn_acc'))} | {_fmt(f.get('knn_acc'))} | "
+            f"{_fmt(f.get('rv_mean'))} | {_fmt(f.get('rv_mean'))} | - |"
+        )
+    return "\n".join(lines)
+
+
+def replicate_table(rows: list[dict[str, Any]], other: list[dict[str, Any]]) -> str:
+    """Same-named runs of two folders (e.g. two seeds): probe accuracy of each and the difference."""
+    by_name = {r["run"]: r for r in rows}
+    lines = ["| run | seed | probe | seed | probe | difference |", "|---|---:|---:|---:|---:|---:|"]
+    for r in other:
+        a = by_name.get(r["run"])
+        if a is None:
+            continue
+        pa, pb = a["linear_probe_acc"], r["linear_probe_acc"]
+        diff = f"{pb - pa:+.3f}" if isinstance(pa, float) and isinstance(pb, float) else "-"
+        lines.append(f"| {r['run']} | {a['seed']} | {_fmt(pa)} | {r['seed']} | {_fmt(pb)} | {diff} |")
+    return "\n".join(lines)
+
+
+def _git_revision() -> str | None:
+    from empirical.run import git_revision
+
+    return git_revision().get("revision")
+
+
+def write_caches(folder: Path, rows: list[dict[str, Any]], baseline: dict[str, Any], cache_dir: Path, command: str) -> list[Path]:
+    """``cache_dir/grid.json`` and ``cache_dir/partitions.json`` (the figures' inputs)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    rev = _git_revision()
+    common = {"command": command, "git_revision": rev, "grid_folder": str(folder)}
+    shared = {k: v for k, v in rows[0]["config"].items() if k not in ("name",)} if rows else {}
+    grid = {
+        "schema": GRID_SCHEMA,
+        **common,
+        "config": {"first_run": rows[0]["run"] if rows else None, **shared},
+        "rows": [{k: v for k, v in r.items() if k != "config"} for r in rows],
+        "baseline": {m: e["final"] for m, e in baseline.items()},
+    }
+    parts: dict[str, Any] = {}
+    for kind in PARTITIONS:
+        cfg_row = next((r for r in rows if r["partition"] == kind), None)
+        if cfg_row is not None:
+            parts[kind] = partition_counts(from_dict(cfg_row["config"]))
+    pdoc = {"schema": PARTITION_SCHEMA, **common, "config": {k: p["alpha"] for k, p in parts.items()}, "partitions": parts}
+    out = []
+    for name, doc in (("grid.json", grid), ("partitions.json", pdoc)):
+        path = cache_dir / name
+        atomic_write_text(path, json.dumps(json_safe(doc), indent=1, sort_keys=True) + "\n")
+        out.append(path)
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m empirical.summarise_grid", description=__doc__.split("\n\n")[0])
+    p.add_argument("folder", help="the grid's output folder (python -m empirical.run --preset robustness-grid --out FOLDER)")
+    p.add_argument("--baseline", action="store_true", help="evaluate (or reuse) the random-init encoder of each method")
+    p.add_argument("--cache", help="write grid.json and partitions.json (the figures' caches) to this folder")
+    p.add_argument("--replicate", action="append", default=[], help="another grid folder whose same-named runs are compared")
+    p.add_argument("--markdown", help="also write the table(s) to this file")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads for --baseline / --cache (default 1)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        require(args.threads >= 1, "--threads", "an integer >= 1", args.threads)
+        torch.set_num_threads(args.threads)
+        folder = Path(args.folder)
+        rows = load_runs(folder)
+        require(bool(rows), "folder", "a folder holding at least one finished run (summary.json)", str(folder))
+        baseline = _baselines(folder, rows, compute=args.baseline)
+        text = [f"Robustness grid: {folder} ({len(rows)} finished runs, seed {sorted({r['seed'] for r in rows})})", "", grid_table(rows, baseline)]
+        for rep in args.replicate:
+            text += ["", f"Replicates: {folder} vs {rep}", "", replicate_table(rows, load_runs(rep))]
+        out = "\n".join(text)
+        print(out)
+        if args.markdown:
+            Path(args.markdown).write_text(out + "\n", encoding="utf-8")
+        if args.cache:
+            cmd = f"python -m empirical.summarise_grid {folder} --baseline --cache {args.cache}"
+            for path in write_caches(folder, rows, baseline, Path(args.cache), cmd):
+                print(path, file=sys.stderr)
+    except ParameterError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
