@@ -18,6 +18,10 @@ the SAME random draws as JAX (batch indices and masks generated with JAX's keys 
 final global models: they agree to rounding (relative error ~1e-15), so the timed NumPy
 loop is the same algorithm, with numpy's own generator.
 
+The training is compute-bound in both: a local step costs 8 B d c + 4 c² d flops (8.5
+MFLOP at d = 512, c = 40, B = 32; 85 GFLOP for the whole d=512, N=20 run), so the table
+also prints the achieved GFLOP/s and the CPU-time / wall-time ratio (1.0: one thread).
+
     python benchmarks/bench_linear_fedavg.py            # the table (d=512, N=20, c=2N, 100 rounds)
     python benchmarks/bench_linear_fedavg.py --quick    # fewer points
 """
@@ -129,6 +133,18 @@ def check_same(d: int, n_clients: int, rounds: int) -> dict:
     return {"d": d, "N": n_clients, "rounds": rounds, "relative_difference": rel, "relative_change_from_init": moved}
 
 
+def flops(d: int, n_clients: int, rounds: int) -> float:
+    """Floating-point operations of the training (both implementations): per local step
+    Z_a = A Wᵀ, Z_b = B Wᵀ, Z_bᵀ A, Z_aᵀ B (2 B d c each) and W Wᵀ, (W Wᵀ) W (2 c² d each)."""
+    c = 2 * n_clients
+    return float(rounds * n_clients * LOCAL_STEPS * (8 * BATCH * d * c + 4 * c * c * d))
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def run_point(impl: str, d: int, n_clients: int, rounds: int) -> dict:
     x, lr = _data(d, n_clients)
     c = 2 * n_clients
@@ -136,9 +152,10 @@ def run_point(impl: str, d: int, n_clients: int, rounds: int) -> dict:
     out: dict = {"impl": impl, "d": d, "N": n_clients, "c": c, "rounds": rounds}
     if impl == "numpy":
         tracemalloc.start()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         numpy_fedavg(x, w0, lr, rounds)
         out["seconds"] = time.perf_counter() - t0
+        out["cpu_seconds"] = _cpu() - c0
         out["tracemalloc_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
     else:
@@ -156,16 +173,17 @@ def run_point(impl: str, d: int, n_clients: int, rounds: int) -> dict:
         t0 = time.perf_counter()
         jax.block_until_ready(run_fedavg(*args))
         out["seconds_with_compile"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         jax.block_until_ready(run_fedavg(*args))
         out["seconds"] = time.perf_counter() - t0
+        out["cpu_seconds"] = _cpu() - c0
         out["device"] = jax.devices()[0].platform
     out["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-              "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
+              "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"}
 
 
 def _subprocess(impl: str, d: int, n_clients: int, rounds: int, threads: bool = False) -> dict:
@@ -213,12 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         points += [(128, 20, ROUNDS), (512, 5, ROUNDS)]
     else:
-        points += [(128, 20, ROUNDS), (256, 20, ROUNDS), (1024, 20, ROUNDS), (512, 5, ROUNDS), (512, 10, ROUNDS)]
+        points += [(128, 20, ROUNDS), (256, 20, ROUNDS), (1024, 20, ROUNDS), (512, 5, ROUNDS), (512, 10, ROUNDS),
+                   (64, 5, ROUNDS)]
     print(f"FedAvg, linear MIM (Eq. 4), float64; E = {LOCAL_STEPS} local SGD steps per round, batch B = {BATCH}, "
           f"full participation, c = 2N")
     head = (f"{'d':>5} {'N':>3} {'c':>3} {'rounds':>6} | {'numpy s':>8} {'jax s':>7} {'jax+compile s':>13} "
-            f"{'speed-up':>8} {'speed-up w/ compile':>19} | {'numpy RSS MiB':>13} {'numpy traced MiB':>16} "
-            f"{'jax RSS MiB':>11}")
+            f"{'speed-up':>8} {'speed-up w/ compile':>19} | {'GFLOP':>6} {'numpy GFLOP/s':>13} {'jax GFLOP/s':>11} "
+            f"{'cpu/wall np,jax':>15} | {'numpy RSS MiB':>13} {'numpy traced MiB':>16} {'jax RSS MiB':>11}")
     print(head)
     print("-" * len(head))
     for d, n, r in points:
@@ -226,8 +245,12 @@ def main(argv: list[str] | None = None) -> int:
         jres = _subprocess("jax", d, n, r, args.threads)
         print(f"{d:>5} {n:>3} {2 * n:>3} {r:>6} | {nres['seconds']:>8.2f} {jres['seconds']:>7.2f} "
               f"{jres['seconds_with_compile']:>13.2f} {nres['seconds'] / jres['seconds']:>8.2f} "
-              f"{nres['seconds'] / jres['seconds_with_compile']:>19.2f} | {nres['max_rss_mib']:>13.0f} "
+              f"{nres['seconds'] / jres['seconds_with_compile']:>19.2f} | {flops(d, n, r) / 1e9:>6.1f} "
+              f"{flops(d, n, r) / 1e9 / nres['seconds']:>13.1f} {flops(d, n, r) / 1e9 / jres['seconds']:>11.1f} "
+              f"{nres['cpu_seconds'] / nres['seconds']:>7.2f},{jres['cpu_seconds'] / jres['seconds']:>7.2f} | "
+              f"{nres['max_rss_mib']:>13.0f} "
               f"{nres['tracemalloc_peak_mib']:>16.1f} {jres['max_rss_mib']:>11.0f}", flush=True)
+    print("load average at the end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     return 0
 
 

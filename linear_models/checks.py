@@ -40,7 +40,7 @@ import numpy as np
 
 from theory import graphs
 from theory.errors import ParameterError, require
-from theory.model import ModelConfig, default_rare_classes
+from theory.model import ModelConfig, default_n_clients, default_rare_classes, paper_config
 
 from . import _jax  # noqa: F401  (without JAX this import fails, as theory.verify --train expects)
 
@@ -96,24 +96,35 @@ def _cell_key(res: Mapping[str, Any], drop: Sequence[str] = ("seed",)) -> tuple:
     return tuple(sorted((k, str(v)) for k, v in cfg.items()))
 
 
-# fields that follow d in a d-sweep (sample counts and N, c by the paper's scalings)
-D_FOLLOWERS: tuple[str, ...] = ("seed", "d", "n_clients", "c", "n_frequent", "n_rare", "data_optimum")
+# fields that may follow d in a d-sweep (by the paper's scalings)
+D_FOLLOWERS: tuple[str, ...] = ("n_clients", "c", "n_frequent", "n_rare", "tau", "mu")
 
 
 def family_key(res: Mapping[str, Any]) -> tuple:
-    """The cell of a run with d (and what follows d) left out: the runs of one log-log fit.
+    """The cell of a run with d left out: the runs of one log-log fit in d.
 
-    τ and μ are resolved to numbers per d; they count as "the paper's scaling" (d^(1/5),
-    d^(-1/5)) when they equal it, so that a d-sweep with the default scalings is one family
-    while a sweep at a fixed τ or μ stays a separate one.
+    Every field is resolved to a number per d. Those of :data:`D_FOLLOWERS` count as
+    "paper" when they equal the paper's scaling at that d (N = ceil(4 d^(1/20)), c = 2N,
+    n_frequent = d, n_rare = ceil(√d), τ = d^(1/5), μ = d^(-1/5);
+    ``theory.model.paper_config``) and keep their value otherwise: a sweep with the
+    default scalings is one family, a sweep at a fixed N (or τ, ...) another one, and runs
+    at one d with other settings (e.g. N = 20) never join them. The seed and
+    ``data_optimum`` (on only for d <= 1024 in the scaling preset) are left out too.
     """
     cfg = dict(res["config"])
-    d = float(cfg["d"])
-    for name, power in (("tau", 0.2), ("mu", -0.2)):
-        v = cfg.get(name)
-        if v is not None and math.isclose(float(v), d**power, rel_tol=1e-12):
-            cfg[name] = "paper"
-    return tuple(sorted((k, str(v)) for k, v in cfg.items() if k not in D_FOLLOWERS))
+    d = int(cfg["d"])
+    paper = paper_config(d, n_clients=int(cfg["n_clients"])) if cfg.get("n_clients") else None
+    default_n = default_n_clients(d)
+    out = {}
+    for k, v in cfg.items():
+        if k in ("seed", "d", "data_optimum"):
+            continue
+        if k in D_FOLLOWERS and v is not None:
+            ref = default_n if k == "n_clients" else getattr(paper, k, None)
+            if ref is not None and math.isclose(float(v), float(ref), rel_tol=1e-12):
+                v = "paper"
+        out[k] = str(v)
+    return tuple(sorted(out.items()))
 
 
 def _mean_sd(xs: Sequence[float]) -> tuple[float, float]:

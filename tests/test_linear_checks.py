@@ -73,11 +73,11 @@ def test_sampled_checks_return_verdicts_for_the_claims(tmp_path: Path, capsys: p
     assert check_cli.main(["--results", str(tmp_path / "missing")]) == 2
 
 
-def _synthetic(method: str, d: int, seed: int, s: float) -> dict:
+def _synthetic(method: str, d: int, seed: int, s: float, n_clients: int | None = None) -> dict:
     """A FedAvg result with the fields the checks read; config resolved as the sweep does."""
     from linear_models.experiment import RunConfig
 
-    cfg = RunConfig(method=method, framework="fedavg", d=d, seed=seed, n_clients=3, rounds=4).resolve().to_dict()
+    cfg = RunConfig(method=method, framework="fedavg", d=d, seed=seed, n_clients=n_clients, rounds=4).resolve().to_dict()
     entry = {"s_interval": [s, s], "well_posed": True}
     return {"config": cfg, "final": {"global": {"s": {"[c]": s, "[N]": s, "rare": s}}},
             "exact": {"fl": {"s": {k: entry for k in ("[c]", "[N]", "rare")}, "subspace_distance": 0.0}},
@@ -88,9 +88,14 @@ def test_a_d_sweep_is_one_family_for_the_rate_in_d() -> None:
     from linear_models.checks import claims_from_results, family_key
 
     runs = [_synthetic("MIM", d, seed, 2.0 * d ** -0.8 * (1 + 0.01 * seed)) for d in (32, 64, 128) for seed in (0, 1)]
-    # τ = d^(1/5) and μ = d^(-1/5) are resolved per d, yet the runs form one family
+    # N, c, τ = d^(1/5), μ = d^(-1/5) and the sample sizes are resolved per d (the paper's scalings),
+    # yet the runs form one family
     assert runs[0]["config"]["tau"] != runs[-1]["config"]["tau"]
     assert len({family_key(r) for r in runs}) == 1
+    # a run at one of these d with another N is not part of it, and a d-sweep at a fixed N is a family too
+    assert family_key(_synthetic("MIM", 64, 0, 0.05, n_clients=20)) != family_key(runs[0])
+    fixed_n = [_synthetic("MIM", d, 0, 0.1, n_clients=3) for d in (32, 64)]
+    assert family_key(fixed_n[0]) == family_key(fixed_n[1]) != family_key(runs[0])
     claim = next(c for c in claims_from_results(runs) if c["claim"] == "thm4.2-fl")
     rate = claim["numbers"]["rate MIM fedavg"]
     assert rate["trained_slope"] == pytest.approx(-0.8, abs=1e-9) and rate["verdict"] == "HOLDS"
