@@ -83,6 +83,21 @@ def load_sweep(results_dir: Path) -> tuple[list[dict[str, Any]], style.Results]:
     return runs, style.Results(folder, prov, digest.hexdigest())
 
 
+def _clean(x: Any) -> Any:
+    """Notes for the JSON sidecar: NaN and ±inf become None."""
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x
+
+
 def _require(runs: Sequence[Any], results_dir: Path, command: str, what: str) -> None:
     if not runs:
         raise style.MissingResults(Path(results_dir) / RELPATH, _command(command, results_dir), f"no {what} in the")
@@ -200,7 +215,7 @@ def rv_trained_vs_exact(results_dir: Path, out_dir: Path) -> list[Path]:
         fig.legend(handles=handles, loc="outside lower center", ncol=3)
         fig.suptitle("Trained linear models vs the exact minimiser of their objective\n(DecL: stationary weights π "
                      "of the mixing; local: each client's own)")
-        return style.save(fig, out_dir, "linear-rv-trained-vs-exact", [prov], notes)
+        return style.save(fig, out_dir, "linear-rv-trained-vs-exact", [prov], _clean(notes))
 
 
 # --------------------------------------------------------------------------- (b) s against d
@@ -295,22 +310,36 @@ def sensitivity_vs_d(results_dir: Path, out_dir: Path) -> list[Path]:
                    Line2D([], [], color="0.4", ls=":", lw=0.6, label=f"floor: s < {LOG_FLOOR:g}")]
         fig.legend(handles=handles, loc="outside lower center", ncol=4)
         fig.suptitle("Trained sensitivity against d (N, c, τ, μ and sample sizes by the paper's scalings)")
-        return style.save(fig, out_dir, "linear-sensitivity-vs-d", [prov], {"fits": notes, "log_floor": LOG_FLOOR})
+        return style.save(fig, out_dir, "linear-sensitivity-vs-d", [prov],
+                          _clean({"fits": notes, "log_floor": LOG_FLOOR}))
 
 
 # --------------------------------------------------------------------------- (c) connectivity
+# fields left out when grouping the connectivity runs: the graph and seed vary, and the
+# objective's own training budget (METHOD_DEFAULTS) differs between objectives
+CONN_FREE: tuple[str, ...] = ("seed", "graph", "method", "rounds", "batch", "lr", "init_scale", "p", "log_every",
+                              "augmentation", "data_optimum")
+
+
 def connectivity_groups(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Gossip runs of one (d, N) with two or more |Ā| per objective: the largest N, then d."""
-    gossip = [r for r in runs if r["config"]["framework"] == "gossip" and r["config"]["method"] in PRINTED_RATE
-              and r.get("graph")]
-    counts: dict[tuple[int, int], set] = defaultdict(set)
-    for r in gossip:
-        counts[(int(r["config"]["n_clients"]), int(r["config"]["d"]))].add(round(r["graph"]["mean_connectivity"], 9))
-    ok = [k for k, v in counts.items() if len(v) >= 2]
+    """Gossip runs of one setting (d, N, mixing, ...) at two or more |Ā|: the largest N, then d.
+
+    Also the FedAvg runs (full participation) at that d and N, for the FL level."""
+    groups: dict[tuple, list[Mapping[str, Any]]] = defaultdict(list)
+    for r in runs:
+        c = r["config"]
+        if c["framework"] == "gossip" and c["method"] in PRINTED_RATE and r.get("graph"):
+            groups[tuple(sorted((k, str(v)) for k, v in c.items() if k not in CONN_FREE))].append(r)
+
+    def rank(key: tuple) -> tuple:
+        c = groups[key][0]["config"]
+        return int(c["n_clients"]), int(c["d"]), len(groups[key])
+
+    ok = [k for k, v in groups.items() if len({round(r["graph"]["mean_connectivity"], 9) for r in v}) >= 2]
     if not ok:
         return {}
-    n, d = max(ok)
-    sel = [r for r in gossip if (int(r["config"]["n_clients"]), int(r["config"]["d"])) == (n, d)]
+    sel = groups[max(ok, key=rank)]
+    n, d = int(sel[0]["config"]["n_clients"]), int(sel[0]["config"]["d"])
     fed = [r for r in runs if r["config"]["framework"] == "fedavg" and (r["config"].get("participation") or 1.0) == 1.0
            and (int(r["config"]["n_clients"]), int(r["config"]["d"])) == (n, d)]
     return {"N": n, "d": d, "gossip": sel, "fedavg": fed}
@@ -371,7 +400,8 @@ def connectivity(results_dir: Path, out_dir: Path) -> list[Path]:
     runs, prov = load_sweep(results_dir)
     grp = connectivity_groups(runs)
     _require(list(grp), results_dir, CONNECTIVITY_COMMAND, "gossip runs at two or more |Ā|")
-    objs = [m for m in OBJECTIVES if any(r["config"]["method"] == m for r in grp["gossip"])]
+    objs = [m for m in OBJECTIVES  # objectives run on two or more |Ā|
+            if len({round(r["graph"]["mean_connectivity"], 9) for r in grp["gossip"] if r["config"]["method"] == m}) >= 2]
     notes: dict[str, Any] = {"N": grp["N"], "d": grp["d"]}
     with style.styled():
         fig = style.new_figure(3.4 * len(objs) + 0.5, 5.8)
@@ -397,9 +427,10 @@ def connectivity(results_dir: Path, out_dir: Path) -> list[Path]:
             Patch(facecolor="0.4", alpha=0.3, label="exact ILL-POSED: interval"),
         ]
         fig.legend(handles=handles, loc="outside lower center", ncol=3)
-        fig.suptitle(f"Trained DecL sensitivity against connectivity (N = {grp['N']} clients, d = {grp['d']}, "
-                     f"D-PSGD, uniform mixing)")
-        return style.save(fig, out_dir, "linear-connectivity", [prov], notes)
+        mixing = grp["gossip"][0]["config"].get("mixing")
+        fig.suptitle(rf"Trained DecL sensitivity against $|\bar A|$ (N = {grp['N']}, d = {grp['d']}, D-PSGD, "
+                     f"{mixing} mixing)")
+        return style.save(fig, out_dir, "linear-connectivity", [prov], _clean(notes))
 
 
 FIGURES: dict[str, Callable[[Path, Path], list[Path]]] = {

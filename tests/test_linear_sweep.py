@@ -127,7 +127,8 @@ def test_platform_is_set_before_jax_is_imported(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", code], cwd=root, env=env, check=True, timeout=120)
     # --platform gpu never falls back to the CPU silently
     res = subprocess.run([sys.executable, "-m", "linear_models.sweep", "--platform", "gpu", "--dry-run", "--d", "32",
-                          "--N", "3", "--out", str(tmp_path)], cwd=root, env=env, capture_output=True, text=True,
+                          "--N", "3", "--out", str(tmp_path)], check=False, cwd=root, env=env, capture_output=True,
+                         text=True,
                          timeout=120)
     if res.returncode == 0:  # a machine with a GPU
         assert "todo" in res.stdout
