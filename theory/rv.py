@@ -73,12 +73,13 @@ def spectrum(x: SymMatrix, top: int | None = None) -> Spectrum:
     a = np.asarray(x, dtype=float)
     d = a.shape[0]
     require(a.shape == (d, d), "X", "a square matrix", a.shape)
-    a = 0.5 * (a + a.T)
+    require(bool(np.isfinite(a).all()), "X", "a matrix of finite numbers", "non-finite entries")
+    a = 0.5 * (a + a.T)  # a fresh array: LAPACK may overwrite it
     if top is None or top >= d:
         vals, vecs = np.linalg.eigh(a)
         complete = True
     else:
-        vals, vecs = sla.eigh(a, subset_by_index=[d - top, d - 1])
+        vals, vecs = sla.eigh(a, subset_by_index=[d - top, d - 1], overwrite_a=True, check_finite=False)
         complete = False
     order = np.argsort(vals)[::-1]
     return Spectrum(vals[order], np.ones(len(vals), dtype=int), vecs[:, order], d, None, complete)

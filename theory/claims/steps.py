@@ -227,7 +227,8 @@ def eq25_level(ctx: Context, level: str) -> LevelResult:
         for _ in range(4):
             w = rng.standard_normal((ctx.cfg.c, ctx.cfg.d)) / np.sqrt(ctx.cfg.d)
             g = w.T @ w
-            lhs = sum((1.0 / top.n) * (1.0 / sizes[i]) * 0.5 * np.sum((xs[j] - g) ** 2)
+            loss = [0.5 * float(np.sum((xj - g) ** 2)) for xj in xs]  # ½‖X_j - G‖², once per client j
+            lhs = sum((1.0 / top.n) * (1.0 / sizes[i]) * loss[j]
                       for i in range(top.n) for j in top.neighbourhoods[i])
             gaps.append(lhs - 0.5 * np.sum((xbar - g) ** 2))
         spread = float(np.ptp(gaps))
