@@ -222,17 +222,35 @@ def grid_table(rows: list[dict[str, Any]], baseline: dict[str, Any] | None = Non
     return "\n".join(lines)
 
 
-def replicate_table(rows: list[dict[str, Any]], other: list[dict[str, Any]]) -> str:
-    """Same-named runs of two folders (e.g. two seeds): probe accuracy of each and the difference."""
+def replicate_table(
+    rows: list[dict[str, Any]],
+    other: list[dict[str, Any]],
+    baseline: dict[str, Any] | None = None,
+    other_baseline: dict[str, Any] | None = None,
+) -> str:
+    """Same-named runs of two folders (e.g. two seeds): probe accuracy of each, its gain over the
+    random-init encoder of the same seed (when both baselines are known) and the difference."""
     by_name = {r["run"]: r for r in rows}
-    lines = ["| run | seed | probe | seed | probe | difference |", "|---|---:|---:|---:|---:|---:|"]
+
+    def gain(r: dict[str, Any], base: dict[str, Any] | None) -> str:
+        b = ((base or {}).get(r["method"]) or {}).get("final", {}).get("linear_probe_acc")
+        p = r["linear_probe_acc"]
+        return f"{p - b:+.3f}" if isinstance(p, float) and isinstance(b, float) else "-"
+
+    lines = [
+        "| run | seed | probe | vs init | seed | probe | vs init | difference |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in other:
         a = by_name.get(r["run"])
         if a is None:
             continue
         pa, pb = a["linear_probe_acc"], r["linear_probe_acc"]
         diff = f"{pb - pa:+.3f}" if isinstance(pa, float) and isinstance(pb, float) else "-"
-        lines.append(f"| {r['run']} | {a['seed']} | {_fmt(pa)} | {r['seed']} | {_fmt(pb)} | {diff} |")
+        lines.append(
+            f"| {r['run']} | {a['seed']} | {_fmt(pa)} | {gain(a, baseline)} | {r['seed']} | {_fmt(pb)} | "
+            f"{gain(r, other_baseline)} | {diff} |"
+        )
     return "\n".join(lines)
 
 
@@ -291,7 +309,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         baseline = _baselines(folder, rows, compute=args.baseline)
         text = [f"Robustness grid: {folder} ({len(rows)} finished runs, seed {sorted({r['seed'] for r in rows})})", "", grid_table(rows, baseline)]
         for rep in args.replicate:
-            text += ["", f"Replicates: {folder} vs {rep}", "", replicate_table(rows, load_runs(rep))]
+            rep_rows = load_runs(rep)
+            rep_base = _baselines(Path(rep), rep_rows, compute=args.baseline)
+            text += ["", f"Replicates: {folder} vs {rep}", "", replicate_table(rows, rep_rows, baseline, rep_base)]
         out = "\n".join(text)
         print(out)
         if args.markdown:
