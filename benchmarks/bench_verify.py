@@ -1,46 +1,76 @@
-"""Wall time of ``python -m theory.verify`` against d (run: python benchmarks/bench_verify.py).
+"""Wall time of ``python -m theory.verify`` against d and BLAS threads.
 
-Each d runs in a fresh interpreter (imports included, as a user sees it), ``repeats`` times;
-the table gives the best and the median, and the fitted growth exponent of the time in d.
+    python benchmarks/bench_verify.py                      # d = 128, 512, 2048; --threads 1 and 0
+    python benchmarks/bench_verify.py --dims 512 --repeats 5 --threads 1
+
+Each run is a fresh interpreter (imports included, as a user sees it). The table gives the best
+and the median over ``repeats`` and the peak resident memory; the growth exponent of the best
+time in d is fitted over the dims. ``--threads 0`` is the BLAS library's default thread count.
+The machine, date, git revision and load average before and after are printed with the table,
+so that a recorded number says under which conditions it was measured.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import datetime, timezone
 
 import numpy as np
 
 
-def time_once(d: int, extra: list[str]) -> float:
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def time_once(d: int, threads: int, extra: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of one run in a child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "theory.verify", "--d", str(d), "--quiet", *extra],
+    subprocess.run([sys.executable, "-m", "theory.verify", "--d", str(d), "--quiet", "--threads", str(threads), *extra],
                    check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # max over children so far (KiB)
+    return wall, max(peak, before) / 1024
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dims", type=int, nargs="+", default=[128, 512, 2048])
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 0], help="BLAS thread settings to time (0 = default)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="extra arguments for theory.verify")
     args = p.parse_args(argv)
-    print(f"# theory.verify wall time, {date.today()}, {platform.processor() or platform.machine()}, "
-          f"python {platform.python_version()}, extra args {args.extra}")
-    print(f"{'d':>6} {'best s':>8} {'median s':>9}")
-    rows = []
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    print(f"# theory.verify wall time; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {cpu_model()}, "
+          f"{os.cpu_count()} logical CPUs; python {platform.python_version()}; numpy {np.__version__}; git {rev}; "
+          f"load average {os.getloadavg()[0]:.2f}; extra args {args.extra}")
+    print(f"{'d':>6} {'threads':>7} {'best s':>8} {'median s':>9} {'peak MiB*':>9}")
+    best: dict[int, list[tuple[int, float]]] = {}
     for d in args.dims:
-        ts = [time_once(d, args.extra) for _ in range(args.repeats)]
-        rows.append((d, min(ts), statistics.median(ts)))
-        print(f"{d:>6} {min(ts):8.2f} {statistics.median(ts):9.2f}", flush=True)
-    if len(rows) >= 2:
-        slope = np.polyfit(np.log([r[0] for r in rows]), np.log([r[1] for r in rows]), 1)[0]
-        print(f"growth: time ~ d^{slope:.2f} over d in {[r[0] for r in rows]}")
+        for th in args.threads:
+            runs = [time_once(d, th, args.extra) for _ in range(args.repeats)]
+            ts = [r[0] for r in runs]
+            best.setdefault(th, []).append((d, min(ts)))
+            print(f"{d:>6} {th if th else 'default':>7} {min(ts):8.2f} {statistics.median(ts):9.2f} {runs[-1][1]:9.0f}", flush=True)
+    for th, rows in best.items():
+        if len(rows) >= 2:
+            slope = np.polyfit(np.log([r[0] for r in rows]), np.log([r[1] for r in rows]), 1)[0]
+            print(f"growth (threads {th if th else 'default'}): best time ~ d^{slope:.2f} over d in {[r[0] for r in rows]}")
+    print(f"# load average after: {os.getloadavg()[0]:.2f}; *peak RSS is the maximum over the runs so far")
     return 0
 
 

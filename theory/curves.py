@@ -29,7 +29,6 @@ Only :func:`main` reads arguments, prints (progress, to stderr) and writes the c
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shlex
@@ -50,6 +49,7 @@ from .errors import ParameterError, require
 from .model import ModelConfig, paper_config
 from .report import git_revision
 from .rv import Sensitivity
+from .threads import blas_threads
 from .xmatrix import OBJECTIVES
 
 SCHEMA = "theory-curves/1"
@@ -347,17 +347,6 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
         raise
 
 
-def _blas_threads(n: int) -> contextlib.AbstractContextManager[Any]:
-    """Limit the BLAS thread pool to ``n`` threads while computing (no limit for 0 or without threadpoolctl)."""
-    if n == 0:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=n, user_api="blas")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
@@ -369,8 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cc = config_from_args(args)
         out = Path(args.out)
         require(not out.exists() or out.is_file(), "--out", "a file path", str(out))
-        require(args.threads >= 0, "--threads", "an integer >= 0", args.threads)
-        with _blas_threads(args.threads):
+        with blas_threads(args.threads):
             data = compute(cc, progress)
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -25,6 +25,7 @@ from .claims.registry import claim_ids, run_claims
 from .errors import ParameterError, require
 from .model import ModelConfig, paper_config
 from .report import render_text, report_dict
+from .threads import blas_threads
 
 TOPOLOGIES = ("ring", "complete", "regular", "er", "abar", "path", "star")
 
@@ -65,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH", default=None, help="write the full report as JSON to PATH")
     p.add_argument("--strict", action="store_true", help="exit 1 when any claim FAILS at any level")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
+    p.add_argument("--threads", type=int, default=1,
+                   help="BLAS threads, 0 for the library's default (default 1: see benchmarks/bench_verify.py)")
     return p
 
 
@@ -157,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 import linear_models.checks  # noqa: F401 - needs jax
             except ImportError as exc:
                 raise ParameterError("--train", "used with jax installed (pip install -e '.[linear]')", str(exc)) from None
+        threads = blas_threads(args.threads)
         if args.json:
             parent = os.path.dirname(os.path.abspath(args.json))
             require(os.path.isdir(parent), "--json", "a path in an existing folder", args.json)
@@ -173,10 +177,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.quiet and sys.stderr.isatty():
             print(f"\r[{done['n']:3d}/{total}] {cid:<26} {level:<8}", end="", file=sys.stderr, flush=True)
 
-    results = run_claims(ctx, ids, progress)
-    if ctx.sampled and args.train:
-        from .training import trained_checks  # optional: needs jax
-        results = trained_checks(ctx, results)
+    with threads:
+        results = run_claims(ctx, ids, progress)
+        if ctx.sampled and args.train:
+            from .training import trained_checks  # optional: needs jax
+            results = trained_checks(ctx, results)
     if not args.quiet and sys.stderr.isatty():
         print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
     elapsed = time.perf_counter() - t0
