@@ -29,6 +29,14 @@ def test_strict_comparison_needs_a_margin_beyond_the_seed_spread() -> None:
     assert paired_difference(a, {5: 0.1}, strict=True)["verdict"] == "ILL-POSED"
 
 
+def test_floor_applies_to_sensitivities_not_to_continuous_quantities() -> None:
+    # a consistent gap of 5e-4 (seed spread 1e-5) is below the 1e-3 floor for s, not for Gram errors
+    a = {0: 1.0005, 1: 1.00051, 2: 1.00049}
+    b = {0: 1.0, 1: 1.0, 2: 1.0}
+    assert paired_difference(a, b, strict=True)["verdict"] == "FAILS"
+    assert paired_difference(a, b, strict=True, floor=0.0)["verdict"] == "HOLDS"
+
+
 def test_decrease_in_connectivity_uses_per_seed_slopes() -> None:
     down = [(s, a, 1.0 / a + 0.01 * s) for s in range(3) for a in (3.0, 5.0, 10.0)]
     flat = [(s, a, 0.05 + 0.001 * ((s + int(a)) % 3)) for s in range(3) for a in (3.0, 5.0, 10.0)]
