@@ -187,3 +187,15 @@ def test_sympy_moment_offdiagonal_is_tau_squared_over_four_times_two_pi_f():
     m = second_moment_sympy(3, 0, rare_axis=2)
     assert sp.simplify(m[1, 2] - PI_F * TAU**2 / 2) == 0
     assert sp.simplify(m[1, 1] - (PI_F * TAU**2 + MU**2)) == 0
+
+
+def test_spectral_norm_of_dense_matrices_matches_the_full_spectrum() -> None:
+    from theory.structured import spectral_norm
+
+    rng = np.random.default_rng(5)
+    for d in (40, 300):
+        a = rng.standard_normal((d, d))
+        a = a + a.T
+        a[0, 0] -= 3 * np.sqrt(d) * 2  # the largest |eigenvalue| is negative
+        ref = float(np.max(np.abs(np.linalg.eigvalsh(a))))
+        assert spectral_norm(a) == pytest.approx(ref, rel=1e-11)

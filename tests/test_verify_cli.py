@@ -80,3 +80,17 @@ def test_bad_input_exits_2_with_one_line(argv, needle, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and needle in err
+
+
+def test_two_processes_give_the_report_of_one(report, tmp_path):
+    """--jobs 2 splits the levels over two processes; the claims must not change."""
+    path = tmp_path / "one.json"
+    assert main(["--d", "128", "--json", str(path), "--quiet", "--jobs", "1"]) == 0
+    assert json.loads(path.read_text())["claims"] == report["claims"]
+
+
+@pytest.mark.parametrize("flag", [["--jobs", "3"], ["--jobs", "0"], ["--threads", "-1"]])
+def test_bad_process_and_thread_counts_exit_2(flag, capsys):
+    assert main(["--d", "64", *flag]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: " + flag[0]) and err.count("\n") == 1

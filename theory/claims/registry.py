@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
+from ..errors import require
 from ..verdict import LEVELS, ClaimResult, LevelResult, Verdict
 from . import printed_level as pl
 from . import steps, theorems
@@ -87,25 +88,38 @@ def claim_ids() -> tuple[str, ...]:
 
 
 def run_claims(ctx: Context, ids: Iterable[str] | None = None,
-               progress: Callable[[str, str], None] | None = None) -> list[ClaimResult]:
-    """Run the selected claims at every level. A crash inside one check is reported as an
-    internal error in that level (with its traceback in the numbers), never as a verdict."""
+               progress: Callable[[str, str], None] | None = None,
+               levels: Sequence[str] = LEVELS) -> list[ClaimResult]:
+    """Run the selected claims at the given levels (default all). A crash inside a check stops
+    the run with an internal error naming the claim and level, never a verdict."""
+    require(all(lv in LEVELS for lv in levels), "levels", f"a subset of {LEVELS}", list(levels))
     wanted = set(ids) if ids is not None else None
+    chosen = [lv for lv in LEVELS if lv in levels]
     out = []
     for claim in CLAIMS:
         if wanted is not None and claim.id not in wanted:
             continue
-        levels = {}
-        for level in LEVELS:
+        results = {}
+        for level in chosen:
             if progress:
                 progress(claim.id, level)
             if level == "sampled" and not ctx.sampled:
-                levels[level] = LevelResult(Verdict.NA, "sampled level skipped (--no-sampled)", {"reason": "skipped"})
+                results[level] = LevelResult(Verdict.NA, "sampled level skipped (--no-sampled)", {"reason": "skipped"})
                 continue
             try:
-                levels[level] = claim.check(ctx, level)
+                results[level] = claim.check(ctx, level)
             except Exception as exc:  # noqa: BLE001 - reported, with traceback, as an internal error
                 raise RuntimeError(f"internal error in claim {claim.id} at level {level}: {exc}\n"
                                    f"{traceback.format_exc()}") from exc
-        out.append(ClaimResult(claim.id, claim.statement, levels))
+        out.append(ClaimResult(claim.id, claim.statement, results))
     return out
+
+
+def merge_levels(parts: Sequence[Sequence[ClaimResult]]) -> list[ClaimResult]:
+    """Join results of the same claims computed at disjoint levels (e.g. in two processes)."""
+    merged: dict[str, ClaimResult] = {}
+    for part in parts:
+        for r in part:
+            have = merged.get(r.id)
+            merged[r.id] = r if have is None else ClaimResult(r.id, r.statement, {**have.levels, **r.levels})
+    return list(merged.values())
