@@ -58,12 +58,7 @@ PAIR = ["--preset", "fig2a-connectivity", "--only", "fl,decl-abar3", "--set", *T
 PARTIAL = ["--set", *TINY, "federation.rounds=3", "federation.client_fraction=0.5"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def torchrun(k: int, args: list[str], *, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -33,14 +33,7 @@ from theory.errors import ParameterError
 SIZES = [(8, 1), (28, 1), (32, 3)]  # (image size, channels): digits, MNIST, CIFAR
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: intra-op threads only add synchronisation, which on a loaded 2-core
-    # machine made this file 10x slower. Restored for the rest of the session.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def gen(seed: int) -> torch.Generator:

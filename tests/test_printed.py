@@ -397,3 +397,17 @@ def test_vacuity_defaults(method: str, framework: str) -> None:
     trh = {"eta": 0.5} if method == "CL2" else {}
     r = D.vacuity_threshold(method, framework, p=0.75, Abar=3, kappa=4, grid_per_decade=0, **trh)
     assert r.holds is True and r.numbers["threshold_d"] == 2.0
+
+
+def test_root_bisection_is_exact_for_binary_float_coefficients() -> None:
+    """Thresholds refine isolating intervals by exact bisection: the interval keeps the root and
+    reaches the requested width, also for coefficients with 2^52 denominators (which made
+    sympy's continued-fraction refinement take minutes)."""
+    t = sp.Symbol("t")
+    c = sp.Rational(0.1)  # 3602879701896397/36028797018963968
+    poly = sp.Poly((t - 3 * c) * (t**2 + c) * (t - sp.Rational(7, 3)), t)
+    eps = sp.Rational(1, 10**18)
+    for (lo, hi), _ in poly.intervals():
+        a, b = D._bisect_root(poly, lo, hi, eps)
+        assert b - a <= eps and lo <= a <= b <= hi
+        assert poly.eval(a) * poly.eval(b) <= 0  # the root is still inside

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import lru_cache
 from typing import Mapping
 
@@ -180,6 +181,44 @@ def _sign_polys(expr_d: sp.Expr) -> tuple[sp.Poly, sp.Poly] | None:
     return sp.Poly(num, _t), sp.Poly(den, _t)
 
 
+def _bisect_root(poly: sp.Poly, lo: sp.Rational, hi: sp.Rational, eps: sp.Rational) -> tuple[sp.Rational, sp.Rational]:
+    """Shrink an isolating interval [lo, hi] of a simple real root of ``poly`` to width <= eps.
+
+    Bisection with exact signs: the polynomial's coefficients are cleared to integers and
+    evaluated at rational points with Python fractions. Unlike ``Poly.refine_root`` (continued
+    fractions, which transform the whole polynomial at every step), the cost does not blow up
+    with the size of the coefficients, e.g. for constants given as binary floats.
+    """
+    _, zpoly = poly.clear_denoms()
+    coeffs = [int(c) for c in zpoly.all_coeffs()]
+
+    def sign(x: Fraction) -> int:
+        v = Fraction(0)
+        for c in coeffs:  # Horner, exact
+            v = v * x + c
+        return (v > 0) - (v < 0)
+
+    a, b = Fraction(int(lo.p), int(lo.q)), Fraction(int(hi.p), int(hi.q))
+    w = Fraction(int(eps.p), int(eps.q))
+    sa, sb = sign(a), sign(b)
+    if sa == 0:
+        return lo, lo
+    if sb == 0:
+        return hi, hi
+    if sa == sb:  # not an isolating interval of a simple root: fall back to sympy
+        return poly.refine_root(lo, hi, eps=eps)
+    while b - a > w:
+        m = (a + b) / 2
+        sm = sign(m)
+        if sm == 0:
+            return sp.Rational(m.numerator, m.denominator), sp.Rational(m.numerator, m.denominator)
+        if sm == sa:
+            a = m
+        else:
+            b = m
+    return sp.Rational(a.numerator, a.denominator), sp.Rational(b.numerator, b.denominator)
+
+
 def _exact_threshold(expr_d: sp.Expr, strict: bool, d_min: float = D_MIN) -> float:
     """sup{d >= d_min : not expr(d) > 0 (>= 0 if not strict)}, d_min if empty; +inf if it fails as d -> oo.
 
@@ -207,18 +246,18 @@ def _exact_threshold(expr_d: sp.Expr, strict: bool, d_min: float = D_MIN) -> flo
             while a[3] == 0 and b[3] == 1 and not (a[1] < b[0] or b[1] < a[0]):
                 for r in (a, b):
                     if r[0] != r[1]:
-                        r[0], r[1] = r[4].refine_root(r[0], r[1], steps=2)
+                        r[0], r[1] = _bisect_root(r[4], r[0], r[1], (r[1] - r[0]) / 4)
     sign_right = 1
     for root in sorted(roots, key=lambda r: (r[0], r[1]), reverse=True):
         if root[1] > t_min >= root[0]:  # straddles t_min: refine until it does not
-            root[0], root[1] = root[4].refine_root(root[0], root[1], eps=_ROOT_EPS)
+            root[0], root[1] = _bisect_root(root[4], root[0], root[1], _ROOT_EPS)
         lo, hi, mult, which, simple = root
         if hi <= t_min:
             break
         sign_left = sign_right * (-1) ** mult
         if which == 1 or strict or sign_left < 0:
             if lo != hi:
-                lo, hi = simple.refine_root(lo, hi, eps=_ROOT_EPS)
+                lo, hi = _bisect_root(simple, lo, hi, _ROOT_EPS)
             return max(d_min, _f((lo + hi) / 2) ** 20)
         sign_right = sign_left
     return d_min
