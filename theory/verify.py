@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -149,6 +150,17 @@ def make_context(args: argparse.Namespace) -> Context:
     )
 
 
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Fresh worker processes: a fork of this process would copy the threads of any library
+    already running here (JAX with --train, a BLAS pool) and can deadlock. ``forkserver``
+    (preloading the theory) where the platform has it, else ``spawn``."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["theory.claims.registry", "theory.analysis"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
 def _run_levels(args: argparse.Namespace, ids: list[str] | None, levels: tuple[str, ...]) -> list[ClaimResult]:
     """One worker of ``--jobs 2``: rebuild the (deterministic) context and run some levels."""
     with blas_threads(args.threads):
@@ -193,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.jobs == 2 and ctx.sampled:
             if not args.quiet and sys.stderr.isatty():
                 print("[printed and exact levels | sampled level, in 2 processes]", end="", file=sys.stderr, flush=True)
-            with ProcessPoolExecutor(max_workers=2) as pool:
+            with ProcessPoolExecutor(max_workers=2, mp_context=_worker_context()) as pool:
                 parts = [pool.submit(_run_levels, args, ids, lv) for lv in (("printed", "exact"), ("sampled",))]
                 results = merge_levels([f.result() for f in parts])
         else:
