@@ -49,6 +49,7 @@ from theory.errors import ParameterError, require
 __all__ = ["main", "build_parser", "train", "git_revision", "write_config"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+EXIT_PEER_LOST = 3  # a distributed run stopped because a peer process died or hung
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -320,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
             flush=True,
         )
-        return 3
+        return EXIT_PEER_LOST
     finally:
         if ctx and not peer_lost:
             teardown()
@@ -333,4 +334,12 @@ def _is_peer_error(err: BaseException) -> bool:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if code == EXIT_PEER_LOST:
+        # The process group still references the lost peer: its destructors at interpreter
+        # exit can block or abort (SIGABRT seen with gloo after a timeout). The message is out
+        # and the checkpoint is on disk, so leave without them.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
