@@ -410,3 +410,15 @@ def test_knn_and_ridge_on_separable_features() -> None:
     g = torch.Generator().manual_seed(5)
     unrelated = ridge_probe(torch.randn(240, 8, generator=g), y, torch.randn(80, 8, generator=g), yt, 4, seed=0)
     assert unrelated["acc"] < 0.6  # features independent of the labels: near chance (0.25)
+
+
+def test_robustness_grid_smoke_uses_the_resnet_and_paper_scale_is_unchanged() -> None:
+    """The CPU grid trains a width-8 ResNet-18 (the tiny ViT did not beat its random init), MAE for
+    16 rounds and SimSiam for 12; the paper-scale grid keeps the default ViT and 25 rounds."""
+    smoke = resolve("robustness-grid", "smoke")
+    assert len(smoke) == 20
+    for name, cfg in smoke.items():
+        assert (cfg.model.arch, cfg.model.resnet_width, cfg.partition.n_clients) == ("resnet18", 8, 20), name
+        assert cfg.federation.rounds == (16 if cfg.method.name == "mae" else 12), name
+    paper = resolve("robustness-grid", "paper")
+    assert all(c.model.arch == "vit" and c.federation.rounds == 25 and c.optim.adamw_base_lr == 1.5e-4 for c in paper.values())
