@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# theory.verify wall time; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {cpu_model()}, "
           f"{os.cpu_count()} logical CPUs; python {platform.python_version()}; numpy {np.__version__}; git {rev}; "
           f"load average {os.getloadavg()[0]:.2f}; extra args {args.extra}")
+    # with --jobs 2 the work runs in forkserver workers, whose memory getrusage does not see
+    one_process = any(a == "--jobs" and b == "1" for a, b in zip(args.extra, args.extra[1:]))
     print(f"{'d':>6} {'threads':>7} {'best s':>8} {'median s':>9} {'peak MiB*':>9}")
     best: dict[int, list[tuple[int, float]]] = {}
     for d in args.dims:
@@ -65,12 +67,14 @@ def main(argv: list[str] | None = None) -> int:
             runs = [time_once(d, th, args.extra) for _ in range(args.repeats)]
             ts = [r[0] for r in runs]
             best.setdefault(th, []).append((d, min(ts)))
-            print(f"{d:>6} {th if th else 'default':>7} {min(ts):8.2f} {statistics.median(ts):9.2f} {runs[-1][1]:9.0f}", flush=True)
+            peak = f"{runs[-1][1]:9.0f}" if one_process else f"{'n/a':>9}"
+            print(f"{d:>6} {th if th else 'default':>7} {min(ts):8.2f} {statistics.median(ts):9.2f} {peak}", flush=True)
     for th, rows in best.items():
         if len(rows) >= 2:
             slope = np.polyfit(np.log([r[0] for r in rows]), np.log([r[1] for r in rows]), 1)[0]
             print(f"growth (threads {th if th else 'default'}): best time ~ d^{slope:.2f} over d in {[r[0] for r in rows]}")
-    print(f"# load average after: {os.getloadavg()[0]:.2f}; *peak RSS is the maximum over the runs so far")
+    print(f"# load average after: {os.getloadavg()[0]:.2f}; *peak RSS, maximum over the runs so far "
+          "(only with --extra --jobs 1: the workers of --jobs 2 are not counted)")
     return 0
 
 

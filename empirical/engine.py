@@ -246,8 +246,9 @@ def build_optimizer(cfg: ExperimentConfig, method: nn.Module) -> torch.optim.Opt
 
 
 def lr_factor(rnd: int, rounds: int, schedule: str, warmup: int) -> float:
-    """Learning-rate multiplier of round ``rnd`` (0-based): linear warm-up over ``warmup``
-    rounds, then cosine to 0 over the remaining rounds (or constant)."""
+    """Learning-rate multiplier of round ``rnd`` (0-based): linear warm-up, round r < ``warmup``
+    at (r + 1)/``warmup`` of the rate (so ``warmup`` = 1 is no warm-up), then cosine to 0 over
+    the remaining rounds (or constant)."""
     if rnd < warmup:
         return (rnd + 1) / warmup
     if schedule == "constant":

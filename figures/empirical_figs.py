@@ -120,7 +120,11 @@ def grid(results_dir: Path, out_dir: Path) -> list[Path]:
         n_clients = rows[0].get("config", {}).get("partition", {}).get("n_clients") if rows else None
         cfg = res.data.get("config") or {}
         n_clients = (cfg.get("partition") or {}).get("n_clients", n_clients)
-        fig.suptitle(f"Robustness grid: {n_clients} clients, {rows[0]['rounds'] if rows else '?'} rounds, "
+        per_method: dict[str, set] = {}
+        for r in rows:
+            per_method.setdefault(str(r.get("method")), set()).add(r.get("rounds"))
+        rounds = ", ".join(f"{m} {'/'.join(str(x) for x in sorted(v, key=str))}" for m, v in sorted(per_method.items())) or "?"
+        fig.suptitle(f"Robustness grid: {n_clients} clients, rounds {rounds}, "
                      f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)}")
         return style.save(fig, out_dir, "empirical-grid", [res])
 
