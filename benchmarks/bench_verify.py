@@ -38,13 +38,12 @@ def cpu_model() -> str:
 
 def time_once(d: int, threads: int, extra: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS MiB) of one run in a child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "theory.verify", "--d", str(d), "--quiet", "--threads", str(threads), *extra],
                    check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # max over children so far (KiB)
-    return wall, max(peak, before) / 1024
+    return wall, peak / 1024
 
 
 def main(argv: list[str] | None = None) -> int:

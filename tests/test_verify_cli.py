@@ -21,7 +21,8 @@ VERDICTS = {"HOLDS", "FAILS", "VACUOUS", "ILL-POSED", "N/A"}
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     path = tmp_path_factory.mktemp("verify") / "report.json"
-    assert main(["--d", "128", "--json", str(path), "--quiet"]) == 0
+    # --jobs 2 explicitly: test_two_processes_give_the_report_of_one compares it with --jobs 1
+    assert main(["--d", "128", "--json", str(path), "--quiet", "--jobs", "2"]) == 0
     return json.loads(path.read_text())
 
 
