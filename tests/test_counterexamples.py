@@ -1,8 +1,8 @@
 """Counterexamples to printed claims, pinned so the report cannot flip silently.
 
 Each number was produced by the code it tests at the paper's defaults (d = 512, N = 6,
-c = 12, p = 0.75, per-sample q, blur H) and, where a closed form exists, is checked
-against it.
+c = 12, p = 0.75, per-sample q, blur H) and checked against a closed form or against an
+independent computation written in this file.
 """
 
 from __future__ import annotations
