@@ -302,6 +302,53 @@ def test_thm44_sc_exceeds_sm_beyond_threshold(params: dict[str, float], framewor
         assert thr == pytest.approx(max(D.D_MIN, r.numbers["closed_form"]), rel=1e-9)
 
 
+def _printed_s(method: str, framework: str, d: mpmath.mpf, v: dict[str, float], trh: mpmath.mpf | None = None) -> mpmath.mpf:
+    """The theorem-form printed sensitivity s = 1 - (lower bound of Thm 4.2 / 4.3), written out here
+    in mpmath (independent of ``theory.printed``): O / (F (1 - 1/|Ā|) d^(2/5) + O) for DecL and
+    O / (F d^(2/5) - K d^(7/20) + O) for FL, with F = 2p(1-p), O = C_M d^(-2/5), K = K_M (MIM) and
+    F = tr(H), O = C_C d^(-1/5), K = K_C (CL2)."""
+    d = mpmath.mpf(d)
+    if method == "MIM":
+        f, o, k = 2 * mpmath.mpf(v["p"]) * (1 - mpmath.mpf(v["p"])), v["C_M"] * d ** mpmath.mpf(-0.4), v["K_M"]
+    else:
+        f, o, k = mpmath.mpf(trh), v["C_C"] * d ** mpmath.mpf(-0.2), v["K_C"]
+    if framework == "decl":
+        return o / (f * (1 - 1 / mpmath.mpf(v["Abar"])) * d ** mpmath.mpf(0.4) + o)
+    return o / (f * d ** mpmath.mpf(0.4) - k * d ** mpmath.mpf(0.35) + o)
+
+
+@given(params=admissible(), framework=st.sampled_from(["decl", "fl"]), eta_=st.floats(0.01, 20.0))
+@example(params=_DEFAULTS, framework="decl", eta_=0.5)
+@example(params={**_DEFAULTS, "C_C": 20.0, "C_M": 0.05}, framework="decl", eta_=0.01)  # reverses at d ≈ 1.7e5
+def test_thm44_printed_with_trh_proportional_to_d(params: dict[str, float], framework: str, eta_: float) -> None:
+    """Thm 4.4 on the printed forms with tr(H) = eta d (the identity, a blur: tr(H) grows like d).
+
+    The CL2 signal grows like d^(7/5), so s^C2 ~ d^(-8/5) falls below s^M ~ d^(-4/5) for every
+    admissible parameter: the printed conclusion is reversed. Checked on the sensitivities written
+    out above at d beyond the reported last d where s^C2 > s^M, and (when that d is past the
+    domain's start) just below it, where s^C2 > s^M must still hold."""
+    consts, kw = _split(params)
+    r = D.thm44_printed(framework, "CL2", consts, grid_per_decade=0, eta=eta_, **kw)
+    n = r.numbers
+    assert r.holds is False and n["diff_sign_generic"] == "negative"
+    assert (n["sM_order"], n["sC_order"]) == (-0.8, -1.6)
+    assert math.isinf(n["threshold_d"])
+    last = n["last_d_holding"]
+    assert isinstance(last, float) and math.isfinite(last) and last >= D.D_MIN
+    v = {**params, **consts}
+    with mpmath.workdps(50):
+        for d in (last * (1 + 1e-12), last * 3.0, last * 1e3, last * 1e9):
+            d = mpmath.mpf(d)
+            assert _printed_s("CL2", framework, d, v, eta_ * d) < _printed_s("MIM", framework, d, v), (d, last)
+        if last > D.D_MIN:
+            d = mpmath.mpf(last) * (1 - mpmath.mpf(1e-12))
+            assert _printed_s("CL2", framework, d, v, eta_ * d) > _printed_s("MIM", framework, d, v), (d, last)
+    if framework == "decl":
+        # cross-multiplying the positive denominators: s^C2 > s^M <=> d^(4/5) < C_C 2p(1-p) / (C_M eta)
+        closed = (params["C_C"] * 2 * params["p"] * (1 - params["p"]) / (params["C_M"] * eta_)) ** 1.25
+        assert last == pytest.approx(max(D.D_MIN, closed), rel=1e-9)
+
+
 # ---- Corollary 4.5 -------------------------------------------------------------------
 @given(params=admissible(), method=st.sampled_from(P.METHODS), source=st.sampled_from(P.SOURCES))
 def test_cor45_derivative_sign_at_random_points(params: dict[str, float], method: str, source: str) -> None:
