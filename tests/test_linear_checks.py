@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import jax
 import pytest
 
 from linear_models import check as check_cli
-from linear_models.checks import (decreasing_in_connectivity, paired_difference, sampled_checks, sampled_configs,
-                                  topology_spec)
+from linear_models.checks import (claims_from_results, decreasing_in_connectivity, paired_difference, sampled_checks,
+                                  sampled_configs, topology_spec, trained_s)
 from linear_models.experiment import make_topology
 from theory import graphs
 from theory.errors import ParameterError
@@ -75,6 +76,22 @@ def test_sampled_checks_return_verdicts_for_the_claims(tmp_path: Path, capsys: p
             "thm4.4", "thm4.6", "cor4.5"} <= ids
     assert all(c["verdict"] in ("HOLDS", "FAILS", "ILL-POSED") for c in claims)
     assert all(isinstance(c["numbers"], dict) and c["numbers"] for c in claims)
+    # the verdicts follow from the cached runs: recomputed from the files they are the same, and
+    # making every CL run's trained s exceed every MIM run's by 0.5 turns thm4.4 into HOLDS
+    files = sorted(tmp_path.rglob("*.json"))
+    runs = [json.loads(f.read_text(encoding="utf-8")) for f in files]
+    assert {c["claim"]: c["verdict"] for c in claims_from_results(runs)} == {c["claim"]: c["verdict"] for c in claims}
+    mim = {(r["config"]["framework"], r["config"]["graph"], r["config"]["seed"]): trained_s(r)
+           for r in runs if r["config"]["method"] == "MIM"}
+    for r in runs:
+        c = r["config"]
+        if c["method"] == "CL1" and c["framework"] != "local":
+            r["final"]["global"]["s"]["[c]"] = mim[(c["framework"], c["graph"], c["seed"])] + 0.5
+        elif c["method"] == "CL1":
+            for client in r["final"]["clients"]:
+                client["s"]["[c]"] = mim[("local", None, c["seed"])] + 0.5
+    thm44 = next(c for c in claims_from_results(runs) if c["claim"] == "thm4.4")
+    assert thm44["verdict"] == "HOLDS", thm44["numbers"]
     # the cached runs feed the command-line check
     assert check_cli.main(["--results", str(tmp_path), "--claims", "thm4.4"]) == 0
     assert capsys.readouterr().out.startswith("thm4.4")
@@ -90,6 +107,65 @@ def _synthetic(method: str, d: int, seed: int, s: float, n_clients: int | None =
     return {"config": cfg, "final": {"global": {"s": {"[c]": s, "[N]": s, "rare": s}}},
             "exact": {"fl": {"s": {k: entry for k in ("[c]", "[N]", "rare")}, "subspace_distance": 0.0}},
             "data_optimum": None, "graph": None, "gossip_fixed_point": None}
+
+
+def _run(method: str, framework: str, seed: int, s: float, exact: float | None = None, graph: str | None = None,
+         abar: float | None = None, well_posed: bool = True) -> dict:
+    """A synthetic run result (d = 64, N = 6) with trained s = ``s`` on every coordinate set, the exact s
+    of its own target ``exact`` (default: ``s``), and for gossip the graph's |Ā|."""
+    from linear_models.experiment import RunConfig
+
+    cfg = RunConfig(method=method, framework=framework, d=64, seed=seed, rounds=4,
+                    graph=graph if framework == "gossip" else None).resolve().to_dict()
+    e = s if exact is None else exact
+    entry = {"s_interval": [e, e] if well_posed else [e - 0.2, e + 0.2], "well_posed": well_posed}
+    target = {"s": {k: entry for k in ("[c]", "[N]", "rare")}, "subspace_distance": 0.0}
+    trained = {"s": {k: s for k in ("[c]", "[N]", "rare")}}
+    out: dict = {"config": cfg, "data_optimum": None, "graph": None, "gossip_fixed_point": None}
+    if framework == "local":
+        out["final"] = {"clients": [trained] * 6}
+        out["exact"] = {f"client:{i}": target for i in range(6)}
+    else:
+        out["final"] = {"global": trained}
+        out["exact"] = {"pi" if framework == "gossip" else "fl": target, "omega": target}
+    if framework == "gossip":
+        out["graph"] = {"is_regular": True, "mean_connectivity": abar}
+    return out
+
+
+def _verdicts(runs: list[dict]) -> dict[str, str]:
+    from linear_models.checks import claims_from_results
+
+    return {c["claim"]: c["verdict"] for c in claims_from_results(runs)}
+
+
+def test_claims_on_constructed_results_have_the_known_verdicts() -> None:
+    noise = (0.0, 0.002, -0.002)  # seed-to-seed spread, far below every constructed effect
+    # thm4.2-fl: trained s at its exact value -> HOLDS; 0.1 off (spread 0.002) -> FAILS; tie -> ILL-POSED
+    at = [_run("MIM", "fedavg", k, 0.3 + e, exact=0.3) for k, e in enumerate(noise)]
+    off = [_run("MIM", "fedavg", k, 0.4 + e, exact=0.3) for k, e in enumerate(noise)]
+    tied = [_run("MIM", "fedavg", k, 0.3 + e, exact=0.3, well_posed=False) for k, e in enumerate(noise)]
+    assert _verdicts(at)["thm4.2-fl"] == "HOLDS"
+    assert _verdicts(off)["thm4.2-fl"] == "FAILS"
+    assert _verdicts(tied)["thm4.2-fl"] == "ILL-POSED"
+    # thm4.3-local reads the clients' mean s
+    assert _verdicts([_run("CL1", "local", k, 0.5 + e, exact=0.2) for k, e in enumerate(noise)])["thm4.3-local"] == "FAILS"
+    # thm4.4: s_C > s_M paired by seed
+    mim = [_run("MIM", "fedavg", k, 0.1 + e) for k, e in enumerate(noise)]
+    cl_above = [_run("CL1", "fedavg", k, 0.5 + e) for k, e in enumerate(noise)]
+    cl_below = [_run("CL1", "fedavg", k, 0.05 + e) for k, e in enumerate(noise)]
+    assert _verdicts(mim + cl_above)["thm4.4"] == "HOLDS"
+    assert _verdicts(mim + cl_below)["thm4.4"] == "FAILS"
+    # thm4.6: s_Dec >= s_Fed, every gossip graph against FedAvg; cor4.5: s_Dec decreasing in |Ā|
+    fed = [_run("MIM", "fedavg", k, 0.3) for k in range(3)]
+    graphs_abar = (("ring", 3.0), ("regular:4", 5.0), ("complete", 6.0))
+    dec_down = [_run("MIM", "gossip", k, 0.9 / a + 0.4 + e, graph=g, abar=a)
+                for k, e in enumerate(noise) for g, a in graphs_abar]
+    dec_up = [_run("MIM", "gossip", k, 0.05 * a + e, graph=g, abar=a) for k, e in enumerate(noise) for g, a in graphs_abar]
+    v = _verdicts(fed + dec_down)
+    assert (v["thm4.6"], v["cor4.5"]) == ("HOLDS", "HOLDS")  # s_Dec = 0.4 + 0.9/|Ā| >= 0.3, decreasing in |Ā|
+    v = _verdicts(fed + dec_up)
+    assert (v["thm4.6"], v["cor4.5"]) == ("FAILS", "FAILS")  # s_Dec = 0.15, 0.25, 0.3: below 0.3, increasing
 
 
 def test_a_d_sweep_is_one_family_for_the_rate_in_d() -> None:
