@@ -48,7 +48,8 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from types import FrameType
@@ -69,6 +70,10 @@ from theory.errors import ParameterError, require
 __all__ = [
     "DistContext",
     "PeerFailure",
+    "EXIT_PEER_LOST",
+    "peer_lost_line",
+    "report_lost_peer",
+    "shielded",
     "DistFedAvg",
     "DistGossip",
     "setup",
@@ -91,7 +96,7 @@ T = TypeVar("T")
 
 
 class PeerFailure(RuntimeError):
-    """Another rank died or the launcher stopped this one; the run cannot continue."""
+    """Another rank died or stopped answering; the run cannot continue."""
 
 
 @dataclass(frozen=True)
@@ -135,18 +140,102 @@ class DistContext:
         return out
 
 
-# --------------------------------------------------------------------------- set-up
+# --------------------------------------------------------------------------- leaving after a lost peer
+#
+# When a rank dies, torchrun's agent sends SIGTERM to the survivors within about 0.1 s, and at
+# about the same moment a survivor waiting in a collective gets gloo's "connection closed" error.
+# A SIGTERM handler that raises an exception races with the handling of that error: landing in
+# the ``except`` block of ``empirical.run.main`` before its message was printed, it replaced the
+# error by a second exception that escaped ``main`` (no "error: rank ..." line, a traceback,
+# exit 1, or SIGABRT from the process group's destructors at interpreter exit). So the handler
+# does not raise: it says why on stderr and leaves with ``os._exit(EXIT_PEER_LOST)`` itself,
+# unless this rank is already doing so (then it does nothing) or is inside :func:`shielded`
+# (a checkpoint write; it leaves when the block is done, with the file whole on disk).
+
+EXIT_PEER_LOST = 3  # exit status of a rank that stopped because a peer died or hung
+SIGTERM_REASON = "stopped by the launcher (SIGTERM), most likely because another rank failed"
+
+
+@dataclass
+class _Leaving:
+    ctx: DistContext | None = None
+    leaving: bool = False  # this rank has said why it stops and is on its way out
+    shield_depth: int = 0
+    pending: bool = False  # a SIGTERM came inside a shielded block
+
+
+_LEAVING = _Leaving()
+
+
+def peer_lost_line(ctx: DistContext, reason: str) -> str:
+    """The one line a rank prints when the run stops because of a lost peer."""
+    return (
+        f"error: rank {ctx.rank} of {ctx.world_size}: the distributed run stopped because a peer process failed or "
+        f"stopped answering ({reason}); continue from the last checkpoint with --resume, on any number of processes"
+    )
+
+
+def _say(line: str) -> None:
+    """One write of ``line`` to fd 2 (atomic on a pipe; safe inside a signal handler, where
+    ``sys.stderr`` may be in the middle of a write)."""
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError, RuntimeError):
+        pass
+    os.write(2, (line + "\n").encode("utf-8", "replace"))
+
+
+def report_lost_peer(ctx: DistContext, err: BaseException) -> None:
+    """Print why this rank stops (the first line of ``err``); from now on SIGTERM is ignored.
+    The caller then leaves with status :data:`EXIT_PEER_LOST` (``os._exit``: the process
+    group's destructors could wait on the lost peer or abort)."""
+    _LEAVING.leaving = True
+    text = str(err).strip()
+    _say(peer_lost_line(ctx, text.splitlines()[0] if text else type(err).__name__))
+
+
+def _leave_now() -> None:
+    _LEAVING.leaving = True
+    if _LEAVING.ctx is not None:
+        _say(peer_lost_line(_LEAVING.ctx, SIGTERM_REASON))
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError, RuntimeError):
+        pass
+    os._exit(EXIT_PEER_LOST)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise PeerFailure("stopped by the launcher (SIGTERM), most likely because another rank failed")
+    if _LEAVING.leaving:
+        return
+    if _LEAVING.shield_depth:
+        _LEAVING.pending = True
+        return
+    _leave_now()
+
+
+@contextmanager
+def shielded() -> Iterator[None]:
+    """A block that SIGTERM does not cut short (rank 0's checkpoint and metrics writes): a SIGTERM
+    that arrives inside it makes the rank leave when the block is done. A no-op outside torchrun."""
+    _LEAVING.shield_depth += 1
+    try:
+        yield
+    finally:
+        _LEAVING.shield_depth -= 1
+        if _LEAVING.shield_depth == 0 and _LEAVING.pending and not _LEAVING.leaving:
+            _leave_now()
+
+
+# --------------------------------------------------------------------------- set-up
 
 
 def setup(device: str, timeout_s: float) -> DistContext:
     """Join the process group that ``torchrun`` describes in the environment.
 
     ``device``: the run's device ("cpu" -> gloo; "cuda..." -> nccl on ``cuda:LOCAL_RANK``).
-    SIGTERM (sent by torchrun's agent when another worker fails) becomes :class:`PeerFailure`.
+    SIGTERM (sent by torchrun's agent when another worker fails) makes this rank print one line
+    and leave with status :data:`EXIT_PEER_LOST` (see "leaving after a lost peer" above).
     """
     missing = [k for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
     require(
@@ -173,8 +262,10 @@ def setup(device: str, timeout_s: float) -> DistContext:
         backend, dev = "gloo", torch.device("cpu")
     if not dist.is_initialized():
         dist.init_process_group(backend, rank=rank, world_size=world, timeout=timedelta(seconds=timeout_s))
+    ctx = DistContext(rank, world, local, dev, backend)
+    _LEAVING.ctx = ctx
     signal.signal(signal.SIGTERM, _on_sigterm)
-    return DistContext(rank, world, local, dev, backend)
+    return ctx
 
 
 def teardown() -> None:

@@ -42,14 +42,14 @@ from tqdm import tqdm
 
 from empirical.checkpoint import append_jsonl, atomic_write_text, json_safe, load_checkpoint, save_checkpoint, write_jsonl
 from empirical.config import PRESETS, SCALES, ExperimentConfig, config_diff, from_dict, parse_overrides, resolve, to_dict
-from empirical.distributed import DistContext, PeerFailure, agree, fault_point, setup, teardown
+from empirical.distributed import (EXIT_PEER_LOST, DistContext, PeerFailure, agree, fault_point, report_lost_peer, setup,
+                                   shielded, teardown)
 from empirical.engine import Experiment, build, run_round, summarise
 from theory.errors import ParameterError, require
 
 __all__ = ["main", "build_parser", "train", "git_revision", "write_config"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-EXIT_PEER_LOST = 3  # a distributed run stopped because a peer process died or hung
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -183,14 +183,15 @@ def train(
         record["elapsed_s"] = elapsed_before + time.perf_counter() - t_start
         records.append(record)
         every = cfg.run.checkpoint_every
-        if every and ((rnd + 1) % every == 0 or rnd == rounds - 1):
-            state = exp.checkpoint_state()  # distributed: gathered to rank 0, None elsewhere
+        with shielded():  # a launcher's SIGTERM (a peer died) waits until the round is on disk
+            if every and ((rnd + 1) % every == 0 or rnd == rounds - 1):
+                state = exp.checkpoint_state()  # distributed: gathered to rank 0, None elsewhere
+                if writer:
+                    save_checkpoint(ckpt_path, {"round": rnd + 1, "state": state, "records": records})
+            if hook:
+                hook("round-done", rnd, None)
             if writer:
-                save_checkpoint(ckpt_path, {"round": rnd + 1, "state": state, "records": records})
-        if hook:
-            hook("round-done", rnd, None)
-        if writer:
-            append_jsonl(metrics_path, record)
+                append_jsonl(metrics_path, record)
         if hook:
             hook("metrics-written", rnd, None)
         post = {"loss": f"{record['loss']:.4f}"}
@@ -313,14 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not ctx or (not isinstance(err, (PeerFailure, torch.distributed.DistError)) and not _is_peer_error(err)):
             raise
         peer_lost = True  # leaving the group would wait on the lost peer: exit without it
-        where = f"rank {ctx[0].rank} of {ctx[0].world_size}"
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        print(
-            f"error: {where}: the distributed run stopped because a peer process failed or stopped answering ({first}); "
-            "continue from the last checkpoint with --resume, on any number of processes",
-            file=sys.stderr,
-            flush=True,
-        )
+        report_lost_peer(ctx[0], err)  # one line; the launcher's SIGTERM, if it comes now, is ignored
         return EXIT_PEER_LOST
     finally:
         if ctx and not peer_lost:
