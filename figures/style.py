@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import shlex
 import subprocess
 from dataclasses import dataclass
@@ -26,6 +25,9 @@ from typing import Any, Iterator, Sequence
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from theory.errors import FileProblem
+from theory.io import parse_json, read_bytes, write_json_atomic
 
 PRODUCER = "dssl-verify figures"
 DPI = 150
@@ -127,17 +129,24 @@ def producing_command(command: str, default_out: str, results_dir: Path, relpath
     return f"{command} --out {shlex.quote(str(path))}"
 
 
+def read_json(path: Path, command: str) -> tuple[Any, bytes]:
+    """The JSON document in ``path`` and its bytes; a damaged file raises :class:`MissingResults`
+    naming it, what is wrong (:func:`theory.io.parse_json`) and the command that remakes it."""
+    expected = f"the output of `{command}`"
+    try:
+        raw = read_bytes(path, expected)
+        return parse_json(raw, path, expected), raw
+    except FileProblem as err:
+        raise MissingResults(path, command, f"unreadable ({err.problem})") from None
+
+
 def load_results(results_dir: Path, relpath: str, command: str, default_out: str, schema: str) -> Results:
     """Read ``results_dir / relpath``, a JSON cache written by ``command`` with the given ``schema``."""
     path = Path(results_dir) / relpath
     cmd = producing_command(command, default_out, Path(results_dir), relpath)
     if not path.is_file():
         raise MissingResults(path, cmd)
-    raw = path.read_bytes()
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise MissingResults(path, cmd, "unreadable (not JSON)") from None
+    data, raw = read_json(path, cmd)
     if not isinstance(data, dict) or data.get("schema") != schema:
         found = data.get("schema") if isinstance(data, dict) else None
         raise MissingResults(path, cmd, f"incompatible (schema {found!r}, expected {schema!r})")
@@ -162,5 +171,5 @@ def save(fig: Figure, out_dir: Path, name: str, sources: Sequence[Results],
         "results": [s.provenance() for s in sources],
         **({"notes": notes} if notes else {}),
     }
-    meta.write_text(json.dumps(sidecar, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    write_json_atomic(meta, sidecar, indent=1)  # strict JSON; non-finite numbers in the notes become null
     return [pdf, png, meta]

@@ -437,8 +437,7 @@ def sampled_checks(cfg: ModelConfig, topology: graphs.Topology, seed: int, *, n_
     Returns :func:`claims_from_results` of all runs.
     """
     from .experiment import run
-    from .sweep import result_path, write_atomic
-    import json
+    from .sweep import load_result, result_path, write_atomic
     from pathlib import Path
 
     configs = sampled_configs(cfg, topology, seed, n_seeds, d_grid, overrides, methods)
@@ -446,7 +445,7 @@ def sampled_checks(cfg: ModelConfig, topology: graphs.Topology, seed: int, *, n_
     for k, rc in enumerate(configs):
         path = result_path(Path(cache_dir), rc) if cache_dir else None
         if path is not None and path.exists():
-            results.append(json.loads(path.read_text(encoding="utf-8")))
+            results.append(load_result(path))
         else:
             res = run(rc)
             if path is not None:

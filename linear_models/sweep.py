@@ -79,7 +79,6 @@ import argparse
 import dataclasses
 import itertools
 import json
-import os
 import subprocess
 import sys
 import time
@@ -88,6 +87,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from theory.errors import ParameterError, require
+from theory.io import load_json, object_with, write_json_atomic
 
 from .platforms import PLATFORMS, check_platform, select_platform
 
@@ -254,12 +254,17 @@ def result_path(out: Path, rc: RunConfig) -> Path:
 
 
 def write_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON to a temporary file in the same folder, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, sort_keys=True, indent=1, allow_nan=False)
-        fh.write("\n")
-    os.replace(tmp, path)
+    """A result as strict JSON (indent 1), written atomically (:func:`theory.io.write_json_atomic`)."""
+    write_json_atomic(path, payload, indent=1)
+
+
+RESULT_EXPECTED = "a result of python -m linear_models.sweep (a JSON object with 'schema', 'config' and 'final')"
+
+
+def load_result(path: Path) -> dict[str, Any]:
+    """One cached result; a damaged or foreign file raises :class:`theory.errors.FileProblem`
+    (one line naming it; the file is left in place)."""
+    return load_json(path, RESULT_EXPECTED, object_with("schema", "config", "final"))  # type: ignore[no-any-return]
 
 
 def git_revision() -> str:
@@ -273,7 +278,7 @@ def git_revision() -> str:
 
 def load_results(out: Path) -> list[dict[str, Any]]:
     """Every cached result in ``out`` (sorted by key)."""
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(Path(out).glob("*.json"))]
+    return [load_result(p) for p in sorted(Path(out).glob("*.json"))]
 
 
 def run_sweep(configs: Sequence[RunConfig], out: Path, max_configs: int | None = None,

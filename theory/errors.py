@@ -21,3 +21,21 @@ def require(condition: bool, name: str, allowed: str, value: object) -> None:
     """Raise :class:`ParameterError` unless ``condition`` holds."""
     if not condition:
         raise ParameterError(name, allowed, value)
+
+
+class FileProblem(ParameterError):
+    """A file that exists (or should) but cannot be used: unreadable, damaged, or of another kind.
+
+    The message is one line, ``"<path>: <problem> (expected <what>)"``, so that command-line
+    front ends print it as it is and exit with status 2, as for any :class:`ParameterError`.
+    The file is left as it is: nothing that raises this modifies, moves or removes it.
+    """
+
+    def __init__(self, path: object, problem: str, expected: str) -> None:
+        super().__init__(str(path), expected, problem)
+        self.path = path
+        self.problem = problem
+        self.args = (f"{path}: {problem} (expected {expected})",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
