@@ -10,13 +10,13 @@ when the folder is missing or holds no results.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from theory.errors import ParameterError, require
+from theory.io import write_json_atomic
 
 from .checks import claims_from_results
 from .sweep import DEFAULT_OUT, load_results
@@ -78,10 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         claims = [c for c in claims if c["claim"] in wanted]
     print(render(claims))
     if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(claims, fh, indent=1, sort_keys=True, allow_nan=False)
-        os.replace(tmp, args.json)
+        write_json_atomic(args.json, claims, indent=1)
     return 0
 
 
