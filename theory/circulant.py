@@ -77,6 +77,7 @@ class CirculantBasis:
     h_half: np.ndarray
     k: int
     name: str = "circulant"
+    col: np.ndarray | None = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -102,7 +103,7 @@ class CirculantBasis:
     @cached_property
     def h_col(self) -> np.ndarray:
         """First column h of H (length d)."""
-        return np.fft.irfft(self.h_half, n=self.d)
+        return np.asarray(self.col, dtype=float) if self.col is not None else np.fft.irfft(self.h_half, n=self.d)
 
     @cached_property
     def _sorted(self) -> tuple[np.ndarray, np.ndarray]:
@@ -688,7 +689,7 @@ def blur_basis(d: int, k: int) -> CirculantBasis:
     h[0] = 0.5
     h[1 % d] += 0.25
     h[-1 % d] += 0.25
-    return CirculantBasis(d, np.fft.rfft(h), k, "blur")
+    return CirculantBasis(d, np.fft.rfft(h), k, "blur", h)
 
 
 def is_circulant(h: np.ndarray, rtol: float = 1e-12) -> bool:
@@ -701,7 +702,7 @@ def is_circulant(h: np.ndarray, rtol: float = 1e-12) -> bool:
 
 def basis_from_column(col: np.ndarray, k: int, name: str = "circulant") -> CirculantBasis:
     col = np.asarray(col, dtype=float)
-    return CirculantBasis(col.shape[0], np.fft.rfft(col), k, name)
+    return CirculantBasis(col.shape[0], np.fft.rfft(col), k, name, col)
 
 
 def symbol_spectrum(basis: CirculantBasis) -> np.ndarray:
