@@ -256,6 +256,21 @@ class CirculantBasis:
         h = np.conj(self.h_half) if transpose else self.h_half
         return np.fft.irfft(f * (h if v.ndim == 1 else h[:, None]), n=self.d, axis=0)
 
+    def project_rows(self, w: np.ndarray) -> tuple[float, float, np.ndarray]:
+        """(tr(W H_s Wᵀ), ‖W‖_F², W Q) for W of shape (m, d): 2m FFTs, cached for the last W seen
+        (the FL and DecL checks evaluate many matrices of one basis against the same W)."""
+        key = (id(w), w.shape, float(w.ravel()[0]), float(w.ravel()[-1]))
+        hit = self._cache.get("projected")
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        f = np.fft.rfft(w, axis=1)
+        pw = (np.abs(f) ** 2) * self.mult_half[None, :]
+        whw = float(np.sum(pw * self.r_half[None, :]) / self.d)
+        wq = np.concatenate([w[:, : self.k], self.apply_h(w.T, transpose=True)[: self.k].T], axis=1)
+        out = (whw, float(np.sum(w * w)), wq)
+        self._cache["projected"] = (key, out)
+        return out
+
     def q_dense(self) -> np.ndarray:
         """Q = [P, H P] as a dense d x 2K array (O(d K) memory)."""
         p = np.zeros((self.d, self.k))
@@ -350,6 +365,11 @@ class CirculantLowRank:
         out = out + b.apply_h(pad)
         out[: b.k] += u[: b.k]
         return out
+
+    def gram_trace(self, w: np.ndarray) -> float:
+        """tr(W X Wᵀ) for W of shape (m, d), O(m d log d) once per W for all matrices of the basis."""
+        whw, ww, wq = self.basis.project_rows(w)
+        return self.alpha * whw + self.beta * ww + float(np.sum((wq @ self.t) * wq))
 
     def dense(self) -> np.ndarray:
         """The d x d matrix (small-d cross-check only)."""
@@ -569,6 +589,8 @@ def leading_spectrum(x: CirculantLowRank, c: int, rtol: float, window: int,
     tol = rtol * scale
     notes: list[str] = []
     lam_c = x.eigenvalue(c, atol=tol * 1e-4 if tol > 0 else 0.0)
+    # the cluster window: the tie tolerance, and never narrower than the bisection's resolution
+    tol = max(tol, 64.0 * float(np.spacing(abs(lam_c))))
     n_above = x.count_above(lam_c + tol)  # strictly above the cluster
     n_top = x.count_above(lam_c - tol)  # through the cluster
     n_win = n_top - n_above

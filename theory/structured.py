@@ -170,5 +170,5 @@ def left_multiply(a: np.ndarray, x: SymMatrix) -> np.ndarray:
 def half_sq_distance_to_gram(x: SymMatrix, w: np.ndarray) -> float:
     """½‖X - WᵀW‖_F² for W of shape (c, d): ½(‖X‖² - 2 tr(W X Wᵀ) + ‖W Wᵀ‖²), no d x d product."""
     wwt = w @ w.T
-    wxw = float(np.sum(left_multiply(w, x) * w))
+    wxw = x.gram_trace(w) if isinstance(x, CirculantLowRank) else float(np.sum(left_multiply(w, x) * w))
     return 0.5 * (frobenius_sq(x) - 2.0 * wxw + float(np.sum(wwt * wwt)))
