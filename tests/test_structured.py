@@ -168,3 +168,22 @@ def test_leading_spectrum_counts_are_exact():
         assert x.count_above(float(p)) == int(np.sum(ev > p))
     ls = leading_spectrum(x, an.cfg.c, 1e-9, 128)
     np.testing.assert_allclose(ls.values[: an.cfg.c + 1], ev[::-1][: an.cfg.c + 1], atol=1e-12)
+
+
+def test_augmented_pole_form_gives_the_dense_eigenvectors():
+    """The form used when an eigenvalue sits on a pole of the circulant (met at d = 2^20 in the
+    Thm 4.6 margin) is exact for any eigenvalue: with the nearest pole taken out of the resolvent it
+    must return the dense eigenvector, with a tiny residual."""
+    an = _analysis(256)
+    x = an.matrix("exact", "CL2", "fl")
+    x.basis.set_reach(256)
+    ev, vecs = np.linalg.eigh(as_dense(x))
+    s_half = x.symbol_half()
+    for j in (len(ev) - an.cfg.c, len(ev) - an.cfg.c - 1, len(ev) // 2):
+        k = int(np.argmin(np.abs(s_half - ev[j])))
+        idx = np.flatnonzero(np.abs(s_half - s_half[k]) <= 1e-15)
+        rows, res, full = x._pole_eigenpairs(float(ev[j]), 1, idx, 256)
+        v = full[0]()
+        assert res[0] <= 1e-9
+        assert abs(v @ vecs[:, j]) == pytest.approx(1.0, abs=1e-9)
+        np.testing.assert_allclose(np.abs(rows[0]), np.abs(v[:256]), atol=1e-10)

@@ -502,6 +502,14 @@ class CirculantLowRank:
                 j += 1
             mult = j - i + 1
             lam = float(np.mean(lams[i:j + 1]))
+            near = self._near_pole(lam)
+            if near is not None:  # the secular form loses its precision on a pole: the augmented form
+                r_, res_, f_ = self._pole_eigenpairs(lam, mult, near, window)
+                rows_all.extend(r_)
+                res_all.extend(res_)
+                full_all.extend(f_)
+                i = j + 1
+                continue
             phi = 1.0 / (self.symbol_half() - lam)
             k0, k1, k2 = self.resolvent_kernels(lam)
             g = b.gram_from_kernels(k0, k1, k2)
@@ -530,6 +538,72 @@ class CirculantLowRank:
         vecs = np.stack(rows_all, axis=1) if rows_all else np.zeros((window, 0))
         return vecs, np.asarray(res_all), np.asarray(lams), full_all
 
+    def _near_pole(self, lam: float) -> np.ndarray | None:
+        """Half-spectrum indices of the symbol value nearest λ when λ is within 1e-8 of its distance
+        to the next distinct value (where 1/(s - λ) swamps the secular equation), else None."""
+        s_half = self.symbol_half()
+        dist = np.abs(s_half - lam)
+        k0 = int(np.argmin(dist))
+        p = s_half[k0]
+        same = np.abs(s_half - p) <= 4 * np.spacing(abs(p)) + 1e-300
+        others = dist[~same]
+        if others.size == 0:
+            return None
+        gap = float(np.min(np.abs(s_half[~same] - p)))
+        return np.flatnonzero(same) if dist[k0] < 1e-8 * gap else None
+
+    def _pole_eigenpairs(self, lam: float, mult: int, idx: np.ndarray, window: int) -> tuple[list, list, list]:
+        """Eigenpairs at λ on (or within 1e-8 of) the pole p = s_k, k in ``idx``: with U the real
+        Fourier basis of p's eigenspace and R⊥ the resolvent without it, v = U a - R⊥ Z y where
+        [[sign Σ + |Σ|^½ Zᵀ R⊥ Z |Σ|^½, -|Σ|^½ ZᵀU], [-UᵀZ|Σ|^½, -(p - λ)]] [y; a] = 0."""
+        sig, w = self._factor
+        b = self.basis
+        d = self.d
+        s_half = self.symbol_half()
+        p = float(s_half[idx[0]])
+        n_idx = np.arange(d)
+        cols_u = []
+        for k in idx:
+            if k == 0 or (d % 2 == 0 and k == d // 2):
+                cols_u.append(np.cos(2 * np.pi * k * n_idx / d) / np.sqrt(d))
+            else:
+                cols_u.append(np.cos(2 * np.pi * k * n_idx / d) * np.sqrt(2.0 / d))
+                cols_u.append(np.sin(2 * np.pi * k * n_idx / d) * np.sqrt(2.0 / d))
+        u = np.stack(cols_u, axis=1)  # (d, m)
+        qtu = np.concatenate([u[: b.k], b.apply_h(u, transpose=True)[: b.k]], axis=0)  # (2K, m)
+        phi = np.zeros_like(s_half)
+        keep = np.ones(len(s_half), dtype=bool)
+        keep[idx] = False
+        phi[keep] = 1.0 / (s_half[keep] - lam)
+        k0, k1, k2 = b.kernels(phi)
+        g = b.gram_from_kernels(k0, k1, k2)
+        g2 = b.gram(phi * phi)
+        ws = w * np.sqrt(np.abs(sig))[None, :]
+        r, m = ws.shape[1], u.shape[1]
+        aug = np.zeros((r + m, r + m))
+        aug[:r, :r] = np.diag(np.sign(sig)) + ws.T @ g @ ws
+        aug[:r, r:] = -ws.T @ qtu
+        aug[r:, :r] = aug[:r, r:].T
+        aug[r:, r:] = -(p - lam) * np.eye(m)
+        aug = 0.5 * (aug + aug.T)
+        ev, evec = np.linalg.eigh(aug)
+        z = evec[:, np.argsort(np.abs(ev))[:mult]]
+        cols, a = ws @ z[:r], z[r:]
+        gram_v = a.T @ a + cols.T @ g2 @ cols
+        lv, uv = np.linalg.eigh(0.5 * (gram_v + gram_v.T))
+        if not np.all(lv > 0):
+            raise StructuredSolverError(f"eigenvalue {lam!r} on the pole {p!r}: degenerate eigenvector norm")
+        cols, a = cols @ uv / np.sqrt(lv), a @ uv / np.sqrt(lv)
+        rows = u[:window] @ a - b.rows_from_kernels(k0, k1, window) @ cols
+        rows_out, res_out, full_out = [], [], []
+        for j in range(mult):
+            build = _pole_vector(self, phi, cols[:, j], u @ a[:, j])
+            vec = build()
+            res_out.append(float(np.linalg.norm(self.matvec(vec) - lam * vec)))
+            rows_out.append(rows[:, j])
+            full_out.append(build)
+        return rows_out, res_out, full_out
+
     def lorentz_weights(self, centre: float, half_width: float, window: int) -> np.ndarray:
         """2h · Im e_kᵀ (X - centre - i h)⁻¹ e_k for k < window: an upper bound on
         Σ_{|λ_j - centre| <= h} (e_kᵀ v_j)² (module docstring)."""
@@ -544,6 +618,19 @@ class CirculantLowRank:
         sol = np.linalg.solve(n, rows.T)  # (r, window)
         f = k0[b.reach - 1] - np.einsum("kr,rk->k", rows, sol)
         return 2.0 * half_width * f.imag
+
+
+def _pole_vector(x: "CirculantLowRank", phi: np.ndarray, cols: np.ndarray, ua: np.ndarray) -> Callable[[], np.ndarray]:
+    def build() -> np.ndarray:
+        b = x.basis
+        pad_p = np.zeros(b.d)
+        pad_p[: b.k] = cols[: b.k]
+        pad_h = np.zeros(b.d)
+        pad_h[: b.k] = cols[b.k:]
+        qv = pad_p + b.apply_h(pad_h)
+        v = ua - np.fft.irfft(np.fft.rfft(qv) * phi, n=b.d)
+        return v / np.linalg.norm(v)
+    return build
 
 
 def _full_vector(x: CirculantLowRank, phi: np.ndarray, cols: np.ndarray) -> Callable[[], np.ndarray]:

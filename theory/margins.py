@@ -170,14 +170,15 @@ _DESCRIPTIONS = {
 def margin_curve(claim_id: str, d_grid: Sequence[int] | None = None, *, method: str | None = None,
                  coords: str = "[c]", framework: str | None = None, graph: str | None = None,
                  n_clients: int = 6, augmentation: str = "blur", seed: int = 0, rtol: float = DEFAULT_RTOL,
-                 progress: Callable[[str], None] | None = None) -> MarginCurve:
+                 graph_seed: int | None = None, progress: Callable[[str], None] | None = None) -> MarginCurve:
     """The deciding margin of ``claim_id`` (one of :data:`CLAIMS`) on ``d_grid`` (default 2^9 .. 2^20).
 
     ``method``: MIM, CL1 or CL2 (defaults: CL2 for thm4.6 and thm4.3, CL1 for thm4.4, MIM for
     thm4.2 and cor4.5); ``coords``: "[c]", "[N]" or "rare" (thm4.6, thm4.4, cor4.5);
     ``framework``: local, decl or fl (thm4.2/4.3, thm4.4; default fl, decl for thm4.2); ``graph``:
     a ``graphs.by_name`` spec for the DecL graph (default "path" for thm4.6, else
-    "abar:max(3, (N+2)//2)"); N = ``n_clients`` fixed across d, c = 2N and the paper's scalings.
+    "abar:max(3, (N+2)//2)"), drawn with ``graph_seed`` (default ``seed``); N = ``n_clients`` fixed
+    across d, c = 2N and the paper's scalings; ``rtol`` the tie tolerance of the top-c subspace.
     """
     require(claim_id in CLAIMS, "claim_id", f"one of {CLAIMS}", claim_id)
     grid = tuple(sorted({int(d) for d in (d_grid or DEFAULT_GRID)}))
@@ -191,7 +192,7 @@ def margin_curve(claim_id: str, d_grid: Sequence[int] | None = None, *, method: 
     require(framework in ("local", "decl", "fl"), "framework", "local, decl or fl", framework)
     require(coords in ("[c]", "[N]", "rare"), "coords", "[c], [N] or rare", coords)
     spec = graph or ("path" if claim_id == "thm4.6" else f"abar:{max(3, (n_clients + 2) // 2)}")
-    top = graphs.by_name(spec, n_clients, seed=seed)
+    top = graphs.by_name(spec, n_clients, seed=seed if graph_seed is None else graph_seed)
     cell = {"method": method, "coords": coords, "framework": framework, "graph": top.name, "graph_spec": spec,
             "N": n_clients, "augmentation": augmentation}
     values, lows, highs, wells, gaps = [], [], [], [], []
@@ -276,18 +277,24 @@ def _reading(grid: Sequence[int], signs: Sequence[str], values: Sequence[float |
 
 
 def curves_for_readme(progress: Callable[[str], None] | None = None, d_grid: Sequence[int] | None = None,
-                      rtol: float = DEFAULT_RTOL) -> list[MarginCurve]:
-    """The margins the README reports: Thm 4.6 CL2 over [c] on P6 and on the default graph, Thm 4.4
-    (FL, CL1 and CL2, over [c] and [N]), Cor 4.5 (MIM and CL2 over [N]) and Thm 4.3 (CL2, DecL)."""
+                      rtol: float = DEFAULT_RTOL, n_clients: int = 6, decl_graph: str | None = None, seed: int = 0,
+                      graph_seed: int | None = None) -> list[MarginCurve]:
+    """The margins the README reports: Thm 4.6 CL2 over [c] on the path P_N and on the DecL graph
+    (default abar:max(3, (N+2)//2)), Thm 4.4 (FL: CL1 over [N], CL2 over [c]), Cor 4.5 (MIM and CL2
+    over [N]) and Thm 4.3 (CL2, DecL)."""
     out = []
-    for kw in ({"claim_id": "thm4.6", "graph": "path"}, {"claim_id": "thm4.6", "graph": "abar:4"},
+    dflt = decl_graph or f"abar:{max(3, (n_clients + 2) // 2)}"
+    common = {"d_grid": d_grid, "rtol": rtol, "n_clients": n_clients, "seed": seed, "graph_seed": graph_seed,
+              "progress": progress}
+    for kw in ({"claim_id": "thm4.6", "graph": "path"}, {"claim_id": "thm4.6", "graph": dflt},
                {"claim_id": "thm4.4", "method": "CL1", "coords": "[N]"},
                {"claim_id": "thm4.4", "method": "CL2", "coords": "[c]"},
                {"claim_id": "cor4.5", "method": "MIM", "coords": "[N]"},
                {"claim_id": "cor4.5", "method": "CL2", "coords": "[N]"},
                {"claim_id": "thm4.3", "method": "CL2", "framework": "decl"}):
         try:
-            out.append(margin_curve(d_grid=d_grid, rtol=rtol, progress=progress, **kw))  # type: ignore[arg-type]
+            kw.setdefault("graph", dflt)
+            out.append(margin_curve(**common, **kw))  # type: ignore[arg-type]
         except ParameterError as exc:  # reported, never hidden
             if progress:
                 progress(f"margin {kw}: {exc}")
