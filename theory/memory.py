@@ -53,9 +53,13 @@ def run_bytes(cfg: ModelConfig, sampled: bool) -> float:
 def largest_feasible_d(cfg: ModelConfig, sampled: bool, budget: int | None = None) -> int:
     """The largest d (same N, c, H) whose estimated peak fits in ``budget`` bytes."""
     budget = available_bytes() if budget is None else budget
-    lo, hi = 2, max(2, cfg.d)
+    lo = max(cfg.support_size, cfg.c, 2)
     if run_bytes(_at(cfg, lo), sampled) > budget:
         return 0
+    hi = lo
+    while hi < 2**48 and run_bytes(_at(cfg, 2 * hi), sampled) <= budget:
+        hi *= 2
+    hi = 2 * hi
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if run_bytes(_at(cfg, mid), sampled) <= budget:

@@ -21,7 +21,7 @@ is ILL-POSED and reported as an interval, never as a number picked by an eigenso
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Literal, Sequence
+from typing import Callable, Iterable, Literal, Sequence
 
 import numpy as np
 import scipy.linalg as sla
@@ -61,6 +61,7 @@ class Spectrum:
     full: tuple | None = None
     lumped: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
+    count_above: Callable[[float], int] | None = None
 
     @property
     def k(self) -> int:
@@ -80,7 +81,7 @@ def structured_spectrum(x: CirculantLowRank, c: int, rtol: float = DEFAULT_RTOL,
                             notes=(f"structured solver declined ({exc}); dense eigh used at d = {x.d}",))
         raise ParameterError("X", "a circulant-plus-low-rank matrix the structured solver handles", str(exc)) from None
     return Spectrum(ls.values, ls.mult, ls.vectors, x.d, None, False, window=w, residuals=ls.residuals,
-                    full=ls.full, lumped=ls.lumped, notes=ls.notes)
+                    full=ls.full, lumped=ls.lumped, notes=ls.notes, count_above=x.count_above)
 
 
 def spectrum(x: SymMatrix, top: int | None = None) -> Spectrum:
@@ -207,7 +208,8 @@ def solution_subspace(x: SymMatrix | Spectrum, c: int, rule: Rule = "minimiser",
     tol = rtol * max(scale, 1e-300)
     cum = np.cumsum(mult)
     positive = vals > tol
-    n_pos = int(np.sum(mult[positive]))
+    # the exact count for a structured spectrum; among the computed eigenvalues otherwise
+    n_pos = int(spec.count_above(tol)) if spec.count_above is not None else int(np.sum(mult[positive]))
     target = c if rule == "top-c" else min(c, n_pos)
     if spec.window is not None and target != c:
         raise ParameterError("X", "a circulant-plus-low-rank matrix with at least c positive eigenvalues for the "
