@@ -415,20 +415,27 @@ class CirculantLowRank:
             return self.basis.q_gram / (self.beta - lam)
         return self.basis.gram_from_kernels(*self.resolvent_kernels(lam))
 
+    def _n_sym(self, lam: float) -> int:
+        if self.alpha > 0:
+            return self.basis.count_symbol_above((lam - self.beta) / self.alpha)
+        if self.alpha < 0:
+            x = (lam - self.beta) / self.alpha
+            return self.d - self.basis.count_symbol_above(x) - int(np.sum(self.basis.mult_half[self.basis.r_half == x]))
+        return self.d if self.beta > lam else 0
+
+    def _inertia(self, lam: float) -> tuple[int, np.ndarray]:
+        """(#{k : s_k > λ}, eigenvalues of N(λ) ascending)."""
+        sig, _ = self._factor
+        n_sym = self._n_sym(lam)
+        if sig.size == 0:
+            return n_sym, np.zeros(0)
+        return n_sym, np.linalg.eigvalsh(self._secular(self._g(lam)))
+
     def count_above(self, lam: float) -> int:
         """Exact #{eigenvalues of X > λ} (module docstring)."""
-        sig, w = self._factor
-        if self.alpha > 0:
-            n_sym = self.basis.count_symbol_above((lam - self.beta) / self.alpha)
-        elif self.alpha < 0:
-            n_sym = self.d - self.basis.count_symbol_above((lam - self.beta) / self.alpha) \
-                - int(np.sum(self.basis.mult_half[self.basis.r_half == (lam - self.beta) / self.alpha]))
-        else:
-            n_sym = self.d if self.beta > lam else 0
-        if sig.size == 0:
-            return n_sym
-        n_neg = int(np.sum(np.linalg.eigvalsh(self._secular(self._g(lam))) < 0))
-        return n_sym + n_neg - int(np.sum(sig < 0))
+        sig, _ = self._factor
+        n_sym, ev = self._inertia(lam)
+        return n_sym + int(np.sum(ev < 0)) - int(np.sum(sig < 0))
 
     def _secular(self, g: np.ndarray) -> np.ndarray:
         """N(λ) = sign(Σ) + |Σ|^½ Wᵀ G(λ) W |Σ|^½: congruent to Σ⁻¹ + Wᵀ G W (same inertia and,
@@ -476,15 +483,52 @@ class CirculantLowRank:
             blo, bhi = self.bracket(j)
             lo = blo if lo is None else max(lo, blo)
             hi = bhi if hi is None else min(hi, bhi)
-        # invariant: count(lo) >= j > count(hi)
+        # invariant: count(lo) >= j > count(hi). Bisection until (lo, hi) holds this one eigenvalue
+        # and no pole of the circulant; there N(λ) is continuous and non-decreasing (its derivative
+        # |Σ|^½ Wᵀ Qᵀ B⁻² Q W |Σ|^½ is PSD), one of its eigenvalues crosses 0 at the root, and the
+        # Illinois (regula falsi) iteration on that eigenvalue converges superlinearly.
+        n_neg_sig = int(np.sum(self._factor[0] < 0))
+        at_lo, at_hi = self._inertia(lo), self._inertia(hi)
+
+        def count(state: tuple[int, np.ndarray]) -> int:
+            return state[0] + int(np.sum(state[1] < 0)) - n_neg_sig
+
         while True:
             mid = 0.5 * (lo + hi)
             if mid <= lo or mid >= hi or hi - lo <= atol:
                 return 0.5 * (lo + hi)
-            if self.count_above(mid) >= j:
-                lo = mid
+            if at_lo[0] == at_hi[0] and count(at_lo) - count(at_hi) == 1 and at_lo[1].size:
+                nu = int(np.sum(at_hi[1] < 0))
+                return self._illinois(lo, hi, nu, atol, float(at_lo[1][nu]), float(at_hi[1][nu]))
+            at_mid = self._inertia(mid)
+            if count(at_mid) >= j:
+                lo, at_lo = mid, at_mid
             else:
-                hi = mid
+                hi, at_hi = mid, at_mid
+
+    def _illinois(self, lo: float, hi: float, nu: int, atol: float, f_lo: float, f_hi: float) -> float:
+        """Root in (lo, hi) of f(λ) = ν-th smallest eigenvalue of N(λ) (f(lo) < 0 <= f(hi))."""
+        side = 0
+        for _ in range(200):
+            if hi - lo <= max(atol, 4 * np.spacing(max(abs(lo), abs(hi)))):
+                break
+            x = hi - f_hi * (hi - lo) / (f_hi - f_lo) if f_hi != f_lo else 0.5 * (lo + hi)
+            if not lo < x < hi:
+                x = 0.5 * (lo + hi)
+            fx = float(self._inertia(x)[1][nu])
+            if fx < 0:
+                lo, f_lo = x, fx
+                if side == -1:
+                    f_hi *= 0.5
+                side = -1
+            else:
+                hi, f_hi = x, fx
+                if side == 1:
+                    f_lo *= 0.5
+                side = 1
+            if fx == 0.0:
+                return x
+        return 0.5 * (lo + hi)
 
     def eigenpairs(self, lams: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
         """For distinct computed eigenvalues (with multiplicity by repetition), the eigenvector
