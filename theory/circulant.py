@@ -590,10 +590,18 @@ class CirculantLowRank:
         vecs = np.stack(rows_all, axis=1) if rows_all else np.zeros((window, 0))
         return vecs, np.asarray(res_all), np.asarray(lams), full_all
 
+    @cached_property
+    def _band_edges(self) -> tuple[float, float]:
+        s_half = self.symbol_half()
+        return float(s_half.min()), float(s_half.max())
+
     def _near_pole(self, lam: float) -> np.ndarray | None:
         """Half-spectrum indices of the symbol value nearest λ when λ is within 1e-3 of its distance
         to the next distinct value (where 1/(s - λ) swamps the secular equation), else None."""
         s_half = self.symbol_half()
+        lo, hi = self._band_edges
+        if lam < lo - 1e-3 * (hi - lo) or lam > hi + 1e-3 * (hi - lo):
+            return None  # outside the band: no pole is near (O(1) instead of O(d))
         dist = np.abs(s_half - lam)
         k0 = int(np.argmin(dist))
         p = s_half[k0]

