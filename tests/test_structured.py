@@ -49,8 +49,20 @@ def test_blur_column_matches_the_dense_blur():
 
 
 # --------------------------------------------------------------------------- algebra
-@pytest.mark.parametrize("aug", ["blur", "stencil:0.1,0.6,0.3"])
-def test_structured_algebra_equals_dense(aug):
+@pytest.fixture(scope="module")
+def dense_circulant_file(tmp_path_factory) -> str:
+    """A circulant H with a dense first column (no short stencil): the FFT paths."""
+    col = np.random.default_rng(3).standard_normal(96) / 10
+    col[0] += 0.5
+    idx = (np.arange(96)[:, None] - np.arange(96)[None, :]) % 96
+    path = tmp_path_factory.mktemp("h") / "dense_circulant.npy"
+    np.save(path, col[idx])
+    return f"matrix:{path}"
+
+
+@pytest.mark.parametrize("aug", ["blur", "stencil:0.1,0.6,0.3", "dense-file"])
+def test_structured_algebra_equals_dense(aug, dense_circulant_file):
+    aug = dense_circulant_file if aug == "dense-file" else aug
     cfg = paper_config(96, augmentation=aug)
     xs = [exact_x(cfg, i, "CL2") for i in range(cfg.n_clients)]
     assert all(isinstance(x, CirculantLowRank) for x in xs)

@@ -121,6 +121,56 @@ class CirculantBasis:
         jj = self.d + 1 - j if largest else j
         return float(vals[int(np.searchsorted(cum, jj))])
 
+    # ---- a stencil (few non-zero taps): exact short convolutions instead of O(d) sums ----
+    @cached_property
+    def stencil(self) -> dict[int, float] | None:
+        """{offset t: h[t]} of the first column when it has at most 64 non-zero taps, else None."""
+        h = self.h_col
+        nz = np.flatnonzero(h)
+        if nz.size > 64:
+            return None
+        return {int(t): float(h[t]) for t in nz}
+
+    def _conv(self, a: dict[int, float], b: dict[int, float]) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for i, x in a.items():
+            for j, y in b.items():
+                t = (i + j) % self.d
+                out[t] = out.get(t, 0.0) + x * y
+        return out
+
+    def _affine_columns(self) -> tuple[dict, dict, dict, dict, dict, dict]:
+        """First columns (as sparse taps) of I, H, HᵀH, H_s, H_s H and Hᵀ H_s H."""
+        if "affine" not in self._cache:
+            h = self.stencil
+            assert h is not None
+            d = self.d
+            ht = {(-t) % d: v for t, v in h.items()}  # Hᵀ's first column
+            hs: dict[int, float] = {}
+            for t, v in h.items():
+                hs[t] = hs.get(t, 0.0) + 0.5 * v
+                hs[(-t) % d] = hs.get((-t) % d, 0.0) + 0.5 * v
+            one = {0: 1.0}
+            hsh = self._conv(hs, h)
+            self._cache["affine"] = (one, h, self._conv(ht, h), hs, hsh, self._conv(ht, hsh))
+        return self._cache["affine"]
+
+    def affine_kernels(self, a0: float, a1: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`kernels` of the symbol a0 + a1 Re ĥ, exactly and in O(taps²) for a stencil."""
+        one, h, hth, hs, hsh, hthsh = self._affine_columns()
+        delta = np.arange(-(self.reach - 1), self.reach) % self.d
+
+        def col(a: dict, b: dict) -> np.ndarray:
+            return np.array([a0 * a.get(int(t), 0.0) + a1 * b.get(int(t), 0.0) for t in delta])
+
+        return col(one, hs), col(h, hsh), col(hth, hthsh)
+
+    def gram_affine(self, a0: float, a1: float) -> np.ndarray:
+        """Qᵀ (a0 I + a1 H_s) Q."""
+        if self.stencil is not None:
+            return self.gram_from_kernels(*self.affine_kernels(a0, a1))
+        return self.gram(a0 + a1 * self.r_half)
+
     # ---- a symmetric three-tap stencil (blur): closed-form resolvent kernels --------
     @cached_property
     def tridiagonal(self) -> tuple[float, float] | None:
@@ -209,7 +259,7 @@ class CirculantBasis:
     def q_gram(self) -> np.ndarray:
         """QᵀQ."""
         if "q_gram" not in self._cache:
-            self._cache["q_gram"] = self.gram(np.ones_like(self.r_half))
+            self._cache["q_gram"] = self.gram_affine(1.0, 0.0)
         return self._cache["q_gram"]
 
     # ---- multipole moments of the normalised symbol u = (Re ĥ - centre) / radius ----
@@ -263,10 +313,18 @@ class CirculantBasis:
         hit = self._cache.get("projected")
         if hit is not None and hit[0] == key:
             return hit[1]
-        f = np.fft.rfft(w, axis=1)
-        pw = (np.abs(f) ** 2) * self.mult_half[None, :]
-        whw = float(np.sum(pw * self.r_half[None, :]) / self.d)
-        wq = np.concatenate([w[:, : self.k], self.apply_h(w.T, transpose=True)[: self.k].T], axis=1)
+        if self.stencil is not None:  # short sums over the taps: O(m d taps), no FFT
+            _, h, _, hs, _, _ = self._affine_columns()
+            whw = float(sum(v * np.sum(w * np.roll(w, t, axis=1)) for t, v in hs.items()))
+            whp = np.zeros((w.shape[0], self.k))
+            for t, v in h.items():
+                whp += v * w[:, (np.arange(self.k) + t) % self.d]
+            wq = np.concatenate([w[:, : self.k], whp], axis=1)
+        else:
+            f = np.fft.rfft(w, axis=1)
+            pw = (np.abs(f) ** 2) * self.mult_half[None, :]
+            whw = float(np.sum(pw * self.r_half[None, :]) / self.d)
+            wq = np.concatenate([w[:, : self.k], self.apply_h(w.T, transpose=True)[: self.k].T], axis=1)
         out = (whw, float(np.sum(w * w)), wq)
         self._cache["projected"] = (key, out)
         return out
@@ -347,7 +405,7 @@ class CirculantLowRank:
         b = self.basis
         s = self.symbol_half()
         circ = float(np.sum(s**2 * b.mult_half))
-        cross = 2.0 * float(np.trace(self.t @ b.gram(s)))
+        cross = 2.0 * float(np.trace(self.t @ b.gram_affine(self.beta, self.alpha)))
         g0 = b.q_gram
         low = float(np.trace(self.t @ g0 @ self.t @ g0))
         return circ + cross + low
