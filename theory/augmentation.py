@@ -59,6 +59,11 @@ class Augmentation:
         require(h.shape == (d, d), "augmentation", f"a {d} x {d} matrix in {self.path}", h.shape)
         return h
 
+    def check_dimension(self, d: int) -> None:
+        """A user matrix must be d x d (a clear error naming the file otherwise)."""
+        if self.path:
+            self._matrix(d)
+
     def dense(self, d: int) -> np.ndarray:
         """H as a d x d array (small d only)."""
         if self.kind == "scalar":

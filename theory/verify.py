@@ -157,8 +157,10 @@ def make_context(args: argparse.Namespace) -> Context:
 def check_size(args: argparse.Namespace, cfg: ModelConfig) -> None:
     """Refuse, before any work, a --d whose O(d^2) parts (the sampled level; the exact level of a
     non-circulant user H) would not fit in this machine's memory (``theory.memory``)."""
+    from .augmentation import parse_augmentation
     from .memory import available_bytes, largest_feasible_d, run_bytes
 
+    parse_augmentation(cfg.augmentation).check_dimension(cfg.d)
     budget = available_bytes()
     need = run_bytes(cfg, sampled=not args.no_sampled)
     if need > budget:
