@@ -278,24 +278,32 @@ def _margin_title(mc: dict[str, Any]) -> str:
 
 def _margin_panel(ax: Axes, mc: dict[str, Any]) -> None:
     ds = np.asarray(mc["d"], dtype=float)
-    lo = np.array([-np.inf if v is None else v for v in mc["low"]], dtype=float)
-    hi = np.array([np.inf if v is None else v for v in mc["high"]], dtype=float)
+    lo = np.array([np.nan if v is None else v for v in mc["low"]], dtype=float)
+    hi = np.array([np.nan if v is None else v for v in mc["high"]], dtype=float)
     val = np.array([np.nan if v is None else v for v in mc["value"]], dtype=float)
     well = np.asarray(mc["well_posed"], dtype=bool)
-    finite = np.concatenate([np.abs(val[np.isfinite(val)]), np.abs(lo[np.isfinite(lo)]), np.abs(hi[np.isfinite(hi)])])
-    lin = max(float(np.min(finite[finite > 0])) if np.any(finite > 0) else 1e-12, 1e-14)
+    mags = np.abs(np.concatenate([val, lo, hi]))
+    mags = mags[np.isfinite(mags) & (mags > 0)]
+    lin = max(float(np.min(mags)) if mags.size else 1e-12, 1e-12)
     ax.axhline(0.0, color="0.3", lw=0.8)
-    ax.plot(ds[well], val[well], "o-", color="#0072B2", ms=3.5, label="margin (well posed)")
-    ill = ~well
-    if ill.any():
-        ax.vlines(ds[ill], np.where(np.isfinite(lo[ill]), lo[ill], -1e300), np.where(np.isfinite(hi[ill]), hi[ill], 1e300),
-                  color="#D55E00", lw=2.0)
+    ax.plot(ds[well], val[well], "o-", color="#0072B2", ms=3.5)
+    bounded = ~well & np.isfinite(lo) & np.isfinite(hi)
+    if bounded.any():
+        ax.vlines(ds[bounded], lo[bounded], hi[bounded], color="#D55E00", lw=2.5)
+    for x in ds[~well & ~bounded]:  # no finite enclosure: the margin is undetermined there
+        ax.text(x, 0.0, "?", color="#D55E00", ha="center", va="center", fontsize=8, fontweight="bold")
     ax.set_xscale("log", base=2)
     ax.set_yscale("symlog", linthresh=lin)
-    ax.set_title(_margin_title(mc), fontsize=8)
-    rate = "" if mc["rate"] is None else f", rate d^{mc['rate']:.2f}"
-    ax.text(0.02, 0.03, f"signs {mc['sign_pattern']}{rate}\n{mc['reading']}", transform=ax.transAxes, fontsize=6,
-            va="bottom", ha="left", wrap=True, bbox={"facecolor": "white", "edgecolor": "0.7", "lw": 0.4, "pad": 1.5})
+    ax.tick_params(axis="y", labelsize=6)
+    rate = "" if mc["rate"] is None else f", |m| ~ d^{mc['rate']:.2f}"
+    ax.set_title(f"{_margin_title(mc)}\nsigns {mc['sign_pattern']}{rate}", fontsize=7)
+    ax.set_xlabel(_wrap(mc["reading"], 52), fontsize=6)
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
 
 
 def margins_vs_d(results_dir: Path, out_dir: Path) -> list[Path]:
@@ -306,15 +314,13 @@ def margins_vs_d(results_dir: Path, out_dir: Path) -> list[Path]:
     cols = 4
     rows = max(1, -(-len(curves) // cols))
     with style.styled():
-        fig = style.new_figure(3.2 * cols, 2.7 * rows + 0.6)
+        fig = style.new_figure(3.4 * cols, 3.1 * rows + 0.6)
         axes = np.atleast_2d(fig.subplots(rows, cols, squeeze=False))
         for ax, mc in zip(axes.ravel(), curves):
             _margin_panel(ax, mc)
         for ax in axes.ravel()[len(curves):]:
             ax.set_axis_off()
-        for ax in axes[-1]:
-            ax.set_xlabel("dimension d")
-        handles = [Line2D([], [], color="#0072B2", marker="o", label="margin (well posed)"),
+        handles = [Line2D([], [], color="#0072B2", marker="o", label="margin against d (well posed; log2 d axis)"),
                    Line2D([], [], color="#D55E00", lw=2, label="ILL-POSED (tied top-c subspace): enclosure of the margin"),
                    Line2D([], [], color="0.3", lw=0.8, label="0: the claim's side is above")]
         fig.legend(handles=handles, loc="outside lower center", ncol=3)
