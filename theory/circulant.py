@@ -487,7 +487,11 @@ class CirculantLowRank:
         n_sym = self._n_sym(lam)
         if sig.size == 0:
             return n_sym, np.zeros(0)
-        return n_sym, np.linalg.eigvalsh(self._secular(self._g(lam)))
+        g = self._g(lam)
+        if not np.all(np.isfinite(g)):  # λ on a pole: count just above it (an eigenvalue in between has measure 0)
+            nudge = 1e-14 * max(abs(self.alpha) * self.basis.band[1], abs(lam), 1e-300)
+            return self._inertia(lam + nudge)
+        return n_sym, np.linalg.eigvalsh(self._secular(g))
 
     def count_above(self, lam: float) -> int:
         """Exact #{eigenvalues of X > λ} (module docstring)."""
@@ -896,9 +900,11 @@ def _tridiagonal_kernels(x: "CirculantLowRank", lam: complex) -> tuple[np.ndarra
         if abs(rho) > 1.0:  # the other root of ρ + 1/ρ = 2ζ
             rho = 1.0 / rho
             one_minus_rho = 1.0 - rho
-        log_rho = np.log1p(-one_minus_rho)
-        pref = rho / (one_minus_rho * (1.0 + rho))
-        k0 = -(pref / a1) * (np.exp(ad * log_rho) + np.exp((d - ad) * log_rho)) / (-np.expm1(d * log_rho))
+        with np.errstate(all="ignore"):
+            log_rho = np.log1p(-one_minus_rho)
+            pref = rho / (one_minus_rho * (1.0 + rho))
+        with np.errstate(all="ignore"):  # on a pole the kernels are infinite; the caller moves off it
+            k0 = -(pref / a1) * (np.exp(ad * log_rho) + np.exp((d - ad) * log_rho)) / (-np.expm1(d * log_rho))
         if np.isreal(lam):
             k0 = k0.real
     is0 = (delta % d == 0).astype(float)
