@@ -178,6 +178,8 @@ def test_leading_spectrum_counts_are_exact():
     probes = np.concatenate([ev[-20:] + 1e-9, ev[-20:] - 1e-9, np.linspace(ev[0] - 1, ev[-1] + 1, 15)])
     for p in probes:
         assert x.count_above(float(p)) == int(np.sum(ev > p))
+    for p in (0.0, float(x.symbol_half()[5]), float(x.symbol_half().max())):  # exactly on poles of the circulant
+        assert x.count_above(p) == int(np.sum(ev > p + 1e-12))
     ls = leading_spectrum(x, an.cfg.c, 1e-9, 128)
     np.testing.assert_allclose(ls.values[: an.cfg.c + 1], ev[::-1][: an.cfg.c + 1], atol=1e-12)
 

@@ -481,23 +481,88 @@ class CirculantLowRank:
             return self.d - self.basis.count_symbol_above(x) - int(np.sum(self.basis.mult_half[self.basis.r_half == x]))
         return self.d if self.beta > lam else 0
 
-    def _inertia(self, lam: float) -> tuple[int, np.ndarray]:
-        """(#{k : s_k > λ}, eigenvalues of N(λ) ascending)."""
+    @cached_property
+    def _sorted_symbol(self) -> np.ndarray:
+        return np.sort(self.symbol_half())
+
+    def _pole_gap_near(self, lam: float) -> tuple[float, float] | None:
+        """(p, gap) when a symbol value p lies within 1e-6 of its gap to the next distinct value
+        from λ (there G(λ) is dominated by one pole and the plain count loses precision)."""
+        v = self._sorted_symbol
+        i = int(np.searchsorted(v, lam))
+        cands = [v[j] for j in (i - 1, i) if 0 <= j < len(v)]
+        if not cands:
+            return None
+        p = float(min(cands, key=lambda c: abs(c - lam)))
+        lo = np.searchsorted(v, p, side="left")
+        hi = np.searchsorted(v, p, side="right")
+        others = [abs(v[j] - p) for j in (lo - 1, hi) if 0 <= j < len(v)]
+        gap = float(min(others)) if others else 1.0
+        if gap <= 0 or abs(lam - p) >= 1e-6 * gap:
+            return None
+        return p, gap
+
+    def _inertia(self, lam: float) -> tuple[int, np.ndarray, int, bool]:
+        """(#{k : s_k > λ}, eigenvalues of N(λ) ascending, the exact count above λ, whether the
+        count came from the deflated form of :meth:`_deflated_count` because λ is on a pole)."""
         sig, _ = self._factor
         n_sym = self._n_sym(lam)
+        n_neg_sig = int(np.sum(sig < 0))
         if sig.size == 0:
-            return n_sym, np.zeros(0)
-        g = self._g(lam)
-        if not np.all(np.isfinite(g)):  # λ on a pole: count just above it (an eigenvalue in between has measure 0)
-            nudge = 1e-14 * max(abs(self.alpha) * self.basis.band[1], abs(lam), 1e-300)
-            return self._inertia(lam + nudge)
-        return n_sym, np.linalg.eigvalsh(self._secular(g))
+            return n_sym, np.zeros(0), n_sym, False
+        near = self._pole_gap_near(lam)
+        if near is not None:
+            return n_sym, np.zeros(0), self._deflated_count(lam, *near), True
+        ev = np.linalg.eigvalsh(self._secular(self._g(lam)))
+        return n_sym, ev, n_sym + int(np.sum(ev < 0)) - n_neg_sig, False
+
+    def _deflated_count(self, lam: float, p: float, gap: float) -> int:
+        """The count with the pole p's eigenspace U moved to γ = gap/2 away from λ:
+        X - λ = B_γ + [Z, U] diag(Σ, p - λ - γ) [Z, U]ᵀ with B_γ well conditioned, then Haynsworth."""
+        sig, w = self._factor
+        b = self.basis
+        d = self.d
+        s_half = self.symbol_half()
+        idx = np.flatnonzero(np.abs(s_half - p) <= 4 * np.spacing(abs(p)) + 1e-300)
+        n_idx = np.arange(d)
+        cols_u = []
+        for k in idx:
+            if k == 0 or (d % 2 == 0 and k == d // 2):
+                cols_u.append(np.cos(2 * np.pi * k * n_idx / d) / np.sqrt(d))
+            else:
+                cols_u.append(np.cos(2 * np.pi * k * n_idx / d) * np.sqrt(2.0 / d))
+                cols_u.append(np.sin(2 * np.pi * k * n_idx / d) * np.sqrt(2.0 / d))
+        u = np.stack(cols_u, axis=1)
+        m = u.shape[1]
+        qtu = np.concatenate([u[: b.k], b.apply_h(u, transpose=True)[: b.k]], axis=0)
+        gamma = 0.5 * gap
+        phi = np.zeros_like(s_half)
+        keep = np.ones(len(s_half), dtype=bool)
+        keep[idx] = False
+        phi[keep] = 1.0 / (s_half[keep] - lam)
+        g = b.gram(phi) + qtu @ qtu.T / gamma  # Qᵀ B_γ⁻¹ Q
+        dvals = np.concatenate([sig, np.full(m, p - lam - gamma)])
+        zb = np.zeros((2 * b.k + m, len(sig) + m))  # [Z, U] in the basis [Q, U] of B_γ⁻¹'s blocks
+        zb[: 2 * b.k, : len(sig)] = w
+        big = np.zeros((2 * b.k + m, 2 * b.k + m))
+        big[: 2 * b.k, : 2 * b.k] = g
+        big[: 2 * b.k, 2 * b.k:] = qtu / gamma  # Qᵀ B_γ⁻¹ U
+        big[2 * b.k:, : 2 * b.k] = qtu.T / gamma
+        big[2 * b.k:, 2 * b.k:] = np.eye(m) / gamma  # Uᵀ B_γ⁻¹ U
+        zb[2 * b.k:, len(sig):] = np.eye(m)
+        sq = np.sqrt(np.abs(dvals))
+        n = np.diag(np.sign(dvals)) + (zb * sq[None, :]).T @ big @ (zb * sq[None, :])
+        ev = np.linalg.eigvalsh(0.5 * (n + n.T))
+        # whether _n_sym counted the pole, by its own predicate (p itself may round either way)
+        r_p = float(self.basis.r_half[idx[0]])
+        x = (lam - self.beta) / self.alpha if self.alpha != 0 else 0.0
+        counted = (self.alpha > 0 and r_p > x) or (self.alpha < 0 and r_p < x) or (self.alpha == 0 and self.beta > lam)
+        n_pos_b = self._n_sym(lam) - (int(np.sum(self.basis.mult_half[idx])) if counted else 0) + m
+        return n_pos_b + int(np.sum(ev < 0)) - int(np.sum(dvals < 0))
 
     def count_above(self, lam: float) -> int:
         """Exact #{eigenvalues of X > λ} (module docstring)."""
-        sig, _ = self._factor
-        n_sym, ev = self._inertia(lam)
-        return n_sym + int(np.sum(ev < 0)) - int(np.sum(sig < 0))
+        return self._inertia(lam)[2]
 
     def _secular(self, g: np.ndarray) -> np.ndarray:
         """N(λ) = sign(Σ) + |Σ|^½ Wᵀ G(λ) W |Σ|^½: congruent to Σ⁻¹ + Wᵀ G W (same inertia and,
@@ -549,27 +614,32 @@ class CirculantLowRank:
         # and no pole of the circulant; there N(λ) is continuous and non-decreasing (its derivative
         # |Σ|^½ Wᵀ Qᵀ B⁻² Q W |Σ|^½ is PSD), one of its eigenvalues crosses 0 at the root, and the
         # Illinois (regula falsi) iteration on that eigenvalue converges superlinearly.
-        n_neg_sig = int(np.sum(self._factor[0] < 0))
         at_lo, at_hi = self._inertia(lo), self._inertia(hi)
+        illinois = True
 
-        def count(state: tuple[int, np.ndarray]) -> int:
-            return state[0] + int(np.sum(state[1] < 0)) - n_neg_sig
+        def count(state: tuple) -> int:
+            return state[2]
 
         while True:
             mid = 0.5 * (lo + hi)
             if mid <= lo or mid >= hi or hi - lo <= atol:
                 return 0.5 * (lo + hi)
-            if at_lo[0] == at_hi[0] and count(at_lo) - count(at_hi) == 1 and at_lo[1].size:
+            if (illinois and at_lo[0] == at_hi[0] and count(at_lo) - count(at_hi) == 1 and at_lo[1].size
+                    and at_hi[1].size and not at_lo[3] and not at_hi[3]):
                 nu = int(np.sum(at_hi[1] < 0))
-                return self._illinois(lo, hi, nu, atol, float(at_lo[1][nu]), float(at_hi[1][nu]))
+                root = self._illinois(lo, hi, nu, atol, float(at_lo[1][nu]), float(at_hi[1][nu]))
+                if root is not None:
+                    return root
+                illinois = False  # it met a pole: finish by bisection
             at_mid = self._inertia(mid)
             if count(at_mid) >= j:
                 lo, at_lo = mid, at_mid
             else:
                 hi, at_hi = mid, at_mid
 
-    def _illinois(self, lo: float, hi: float, nu: int, atol: float, f_lo: float, f_hi: float) -> float:
-        """Root in (lo, hi) of f(λ) = ν-th smallest eigenvalue of N(λ) (f(lo) < 0 <= f(hi))."""
+    def _illinois(self, lo: float, hi: float, nu: int, atol: float, f_lo: float, f_hi: float) -> float | None:
+        """Root in (lo, hi) of f(λ) = ν-th smallest eigenvalue of N(λ) (f(lo) < 0 <= f(hi)); None
+        if an iterate lands on a pole (deflated count), for the caller to bisect instead."""
         side = 0
         for _ in range(200):
             if hi - lo <= max(atol, 4 * np.spacing(max(abs(lo), abs(hi)))):
@@ -577,7 +647,10 @@ class CirculantLowRank:
             x = hi - f_hi * (hi - lo) / (f_hi - f_lo) if f_hi != f_lo else 0.5 * (lo + hi)
             if not lo < x < hi:
                 x = 0.5 * (lo + hi)
-            fx = float(self._inertia(x)[1][nu])
+            state = self._inertia(x)
+            if state[3] or state[1].size <= nu:
+                return None
+            fx = float(state[1][nu])
             if fx < 0:
                 lo, f_lo = x, fx
                 if side == -1:
