@@ -3,8 +3,9 @@
 The exact level is structured (O(d) memory: ``theory.circulant``), except the CL2 matrices of a
 non-circulant user H, which are dense. The sampled level holds, at its largest grid point d,
 every client's data set (|D_i| x d) and its empirical X matrices (d x d per objective) with their
-aggregates. The constants below are upper envelopes of measured peaks (benchmarks/bench_verify.py,
-``--extra --jobs 1``), with a margin; they decide only whether to start.
+aggregates. The constants below are upper envelopes of measured peaks, with a margin of about 1.5x
+(``/usr/bin/time -v python -m theory.verify --d D --jobs 1``, N = 6: 0.28 GB at d = 512, 0.67 GB
+at 1024, 2.2 GB at 2048, i.e. about 500 B·d² of sampled level); they decide only whether to start.
 """
 
 from __future__ import annotations
