@@ -4,6 +4,8 @@
   over [c] and over the class axes [N], log-log in d.
 * ``theory-rv-profiles``: r_k over the first 2N + 4 coordinates at one d.
 * ``theory-connectivity``: exact s_Dec against |Ā|, with the FL level.
+* ``theory-margins-vs-d``: the deciding margin of each asymptotic claim against d (symlog), with
+  its sign pattern, last sign change, fitted rate and reading (``theory.margins``).
 
 ILL-POSED values (tied top-c subspace) are drawn as the interval of every admissible value,
 never as a point. An exact s below :data:`ZERO_TOL` is zero up to rounding (r_k are sums of
@@ -101,7 +103,7 @@ def _sensitivity_panel(ax: Axes, block: dict[str, Any], obj: str, cs: str) -> No
     ax.set_xlim(ds.min() / 1.3, ds.max() * 1.3)
     if obj == "CL2" and len(ed) and ed.max() < ds.max():
         ax.axvline(ed.max() * 1.15, color="0.5", lw=0.6, ls="-.")
-        ax.text(ed.max() * 1.25, 0.3, f"exact CL2\nonly to d = {int(ed.max())}\n(dense)", fontsize=7, color="0.3",
+        ax.text(ed.max() * 1.25, 0.3, f"exact CL2\nonly to d = {int(ed.max())}\n(--cl2-d-max)", fontsize=7, color="0.3",
                 va="top")
     ill_all = all(not w for fw in FRAMEWORKS for w in exact[fw][cs]["well_posed"])
     if ill_all:
@@ -263,10 +265,74 @@ def connectivity(results_dir: Path, out_dir: Path) -> list[Path]:
         return style.save(fig, out_dir, "theory-connectivity", [res])
 
 
+# --------------------------------------------------------------------------- margins vs d
+def _margin_title(mc: dict[str, Any]) -> str:
+    cell = mc["cell"]
+    where = {"thm4.6": f"{cell['method']} over {cell['coords']}, DecL on {cell['graph']}",
+             "thm4.4": f"{cell['method']} vs MIM, {cell['framework']}, over {cell['coords']}",
+             "cor4.5": f"{cell['method']} over {cell['coords']}, graph family",
+             "thm4.2": f"{cell['method']}, {cell['framework']}",
+             "thm4.3": f"{cell['method']}, {cell['framework']}"}[mc["claim_id"]]
+    return f"{mc['claim_id']}: {where}"
+
+
+def _margin_panel(ax: Axes, mc: dict[str, Any]) -> None:
+    ds = np.asarray(mc["d"], dtype=float)
+    lo = np.array([np.nan if v is None else v for v in mc["low"]], dtype=float)
+    hi = np.array([np.nan if v is None else v for v in mc["high"]], dtype=float)
+    val = np.array([np.nan if v is None else v for v in mc["value"]], dtype=float)
+    well = np.asarray(mc["well_posed"], dtype=bool)
+    mags = np.abs(np.concatenate([val, lo, hi]))
+    mags = mags[np.isfinite(mags) & (mags > 0)]
+    lin = max(float(np.min(mags)) if mags.size else 1e-12, 1e-12)
+    ax.axhline(0.0, color="0.3", lw=0.8)
+    ax.plot(ds[well], val[well], "o-", color="#0072B2", ms=3.5)
+    bounded = ~well & np.isfinite(lo) & np.isfinite(hi)
+    if bounded.any():
+        ax.vlines(ds[bounded], lo[bounded], hi[bounded], color="#D55E00", lw=2.5)
+    for x in ds[~well & ~bounded]:  # no finite enclosure: the margin is undetermined there
+        ax.text(x, 0.0, "?", color="#D55E00", ha="center", va="center", fontsize=8, fontweight="bold")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("symlog", linthresh=lin)
+    ax.tick_params(axis="y", labelsize=6)
+    rate = "" if mc["rate"] is None else f", |m| ~ d^{mc['rate']:.2f}"
+    ax.set_title(f"{_margin_title(mc)}\nsigns {mc['sign_pattern']}{rate}", fontsize=7)
+    ax.set_xlabel(_wrap(mc["reading"], 52), fontsize=6)
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def margins_vs_d(results_dir: Path, out_dir: Path) -> list[Path]:
+    """The deciding margin of each asymptotic claim against d (exact level, N fixed)."""
+    res = _load(results_dir)
+    block = res.data["margins"]
+    curves = block["curves"]
+    cols = 4
+    rows = max(1, -(-len(curves) // cols))
+    with style.styled():
+        fig = style.new_figure(3.4 * cols, 3.1 * rows + 0.6)
+        axes = np.atleast_2d(fig.subplots(rows, cols, squeeze=False))
+        for ax, mc in zip(axes.ravel(), curves):
+            _margin_panel(ax, mc)
+        for ax in axes.ravel()[len(curves):]:
+            ax.set_axis_off()
+        handles = [Line2D([], [], color="#0072B2", marker="o", label="margin against d (well posed; log2 d axis)"),
+                   Line2D([], [], color="#D55E00", lw=2, label="ILL-POSED (tied top-c subspace): enclosure of the margin"),
+                   Line2D([], [], color="0.3", lw=0.8, label="0: the claim's side is above")]
+        fig.legend(handles=handles, loc="outside lower center", ncol=3)
+        fig.suptitle(f"Deciding margins of the asymptotic claims against d (exact level, N = {block['N']}, c = 2N)")
+        return style.save(fig, out_dir, "theory-margins-vs-d", [res])
+
+
 FIGURES: dict[str, Callable[[Path, Path], list[Path]]] = {
     "theory-sensitivity-vs-d": sensitivity_vs_d,
     "theory-rv-profiles": rv_profiles,
     "theory-connectivity": connectivity,
+    "theory-margins-vs-d": margins_vs_d,
 }
 
-__all__: Sequence[str] = ("FIGURES", "sensitivity_vs_d", "rv_profiles", "connectivity")
+__all__: Sequence[str] = ("FIGURES", "sensitivity_vs_d", "rv_profiles", "connectivity", "margins_vs_d")

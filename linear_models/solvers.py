@@ -91,7 +91,9 @@ def subspace_rows(sub: Subspace) -> np.ndarray:
     rows = []
     for j in sub.fixed:
         lam = float(max(spec.values[j], 0.0))
-        if j == spec.bulk_index:
+        if spec.window is not None:  # structured CL2 spectrum (theory.circulant): build the full eigenvector
+            rows.append(np.sqrt(lam) * spec.full[j]())
+        elif j == spec.bulk_index:
             for k in range(spec.k, spec.d):
                 r = np.zeros(spec.d)
                 r[k] = np.sqrt(lam)

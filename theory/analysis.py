@@ -17,7 +17,9 @@ from . import graphs
 from .aggregate import aggregate, fl_weights
 from .errors import require
 from .model import ModelConfig
-from .rv import IncompleteSpectrumError, Sensitivity, Spectrum, Subspace, sensitivity, solution_subspace, spectrum
+from .circulant import CirculantLowRank, default_window
+from .rv import (IncompleteSpectrumError, Sensitivity, Spectrum, Subspace, sensitivity, solution_subspace, spectrum,
+                 structured_spectrum)
 from .structured import BlockScalar
 from .sampler import ClientData, sample_clients
 from .structured import SymMatrix
@@ -115,9 +117,18 @@ class Analysis:
         if have is not None and (have.complete or not complete):
             return have
         x = self.matrix(level, objective, framework, client, topology)
+        if isinstance(x, CirculantLowRank):  # circulant H: O(d log d), leading part with its tie (never complete)
+            if have is None:
+                self._cache[key] = structured_spectrum(x, self.cfg.c, self.rtol, self.window)
+            return self._cache[key]
         top = None if complete or isinstance(x, BlockScalar) else self.cfg.c + 16
         self._cache[key] = spectrum(x, top=top)
         return self._cache[key]
+
+    @property
+    def window(self) -> int:
+        """Coordinates on which structured eigenvectors are kept: every coordinate set lies below it."""
+        return default_window(self.cfg.d, self.cfg.c, self.cfg.support_size)
 
     def subspace(self, level: str, objective: str, framework: str, client: int = 0,
                  rule: str = "minimiser", topology: graphs.Topology | None = None) -> Subspace:

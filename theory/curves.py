@@ -19,9 +19,13 @@ Deviations and readings:
 * The paper lets N grow as Θ(d^(1/20)); here N is fixed across d (``--N``), so that the
   printed forms and the exact model are compared on one graph. The printed Θ-constants
   K_M, K_C are the ones Eq. 37 implies for that N at each d (κ = N / d^(1/20)).
-* The exact CL2 (dissimilar augmentations) X matrix is dense, so its analysis needs dense
-  eigen-decompositions (O(d^3)); it is computed only for d <= ``cl2_d_max`` (default 2048).
-  The printed CL2 curve is computed for every d.
+* The exact CL2 (dissimilar augmentations) X matrix is circulant + low rank for the default
+  blur H and is analysed by the structured solver of ``theory.circulant`` (O(d log d)), so every
+  method is computed on the whole grid (default 32 .. 2^20); ``cl2_d_max`` (``--cl2-d-max``) caps
+  it when given.
+* ``margins``: the deciding margin of each asymptotic claim against d (``theory.margins``,
+  :func:`margin_curve`, re-exported here): Thm 4.6 CL2 over [c] on the path P_N and on the DecL
+  graph, Thm 4.4, Cor 4.5 and Thm 4.3, with sign pattern, last sign change and fitted rate.
 
 Only :func:`main` reads arguments, prints (progress, to stderr) and writes the cache.
 """
@@ -46,6 +50,7 @@ from .analysis import Analysis
 from .claims import printed_level
 from .claims.context import Context
 from .errors import ParameterError, require
+from .margins import MarginCurve, curves_for_readme, margin_curve  # noqa: F401 - re-exported API
 from .model import ModelConfig, paper_config
 from .report import git_revision
 from .rv import Sensitivity
@@ -76,12 +81,12 @@ class CurvesConfig:
     """
 
     d_min: int = 32
-    d_max: int = 8192
-    points: int = 9
+    d_max: int = 2**20
+    points: int = 16
     n_clients: int = 6
     seed: int = 0
     decl_graph: str | None = None
-    cl2_d_max: int = 2048
+    cl2_d_max: int | None = None
     profile_d: int = 512
     conn_n_clients: int = 20
     conn_d: int = 512
@@ -95,7 +100,7 @@ class CurvesConfig:
         require(self.points == 1 or self.d_max > self.d_min, "d_max", f"> d_min={self.d_min} when points > 1",
                 self.d_max)
         require(self.n_clients >= 2, "N", "an integer >= 2", self.n_clients)
-        require(self.cl2_d_max >= 2, "cl2_d_max", "an integer >= 2", self.cl2_d_max)
+        require(self.cl2_d_max is None or self.cl2_d_max >= 2, "cl2_d_max", "an integer >= 2", self.cl2_d_max)
         require(self.profile_d >= 2, "profile_d", "an integer >= 2", self.profile_d)
         require(self.conn_n_clients >= 3, "conn_N", "an integer >= 3", self.conn_n_clients)
         require(len(self.conn_abar) >= 1, "conn_abar", "a non-empty list of |Ā| values", list(self.conn_abar))
@@ -181,7 +186,7 @@ def sensitivity_vs_d(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str,
             for fw in FRAMEWORKS:
                 printed[obj][fw].append(pv[obj][fw])
             constants[obj].append(pv[obj]["constants"])
-            if obj == "CL2" and d > cc.cl2_d_max:
+            if obj == "CL2" and cc.cl2_d_max is not None and d > cc.cl2_d_max:
                 continue
             t0 = time.perf_counter()
             exact[obj]["d"].append(d)
@@ -198,7 +203,8 @@ def sensitivity_vs_d(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str,
         "graph": graph_record(top, spec=cc.decl_graph),
         "client": 0,
         "cl2_d_max": cc.cl2_d_max,
-        "cl2_note": f"exact CL2 needs dense eigen-decompositions; computed for d <= {cc.cl2_d_max} only",
+        "cl2_note": ("exact CL2 by the structured circulant solver (O(d log d)) on the whole grid"
+                     if cc.cl2_d_max is None else f"exact CL2 computed for d <= {cc.cl2_d_max} only (--cl2-d-max)"),
         "printed_source": "theorem (s = 1 - lower bound of Theorems 4.2-4.3)",
         "printed": printed, "printed_constants": constants, "exact": exact,
     }
@@ -215,7 +221,7 @@ def rv_profiles(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str, Any]
     out: dict[str, Any] = {}
     skipped = []
     for obj in OBJECTIVES:
-        if obj == "CL2" and cfg.d > cc.cl2_d_max:
+        if obj == "CL2" and cc.cl2_d_max is not None and cfg.d > cc.cl2_d_max:
             skipped.append(obj)
             continue
         t0 = time.perf_counter()
@@ -243,7 +249,7 @@ def connectivity(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str, Any
     cfg = paper_config(cc.conn_d, n_clients=n, seed=cc.seed)
     full = graphs.complete(n)
     an = Analysis(cfg, full, seed=cc.seed)
-    objs = [o for o in OBJECTIVES if not (o == "CL2" and cfg.d > cc.cl2_d_max)]
+    objs = [o for o in OBJECTIVES if not (o == "CL2" and cc.cl2_d_max is not None and cfg.d > cc.cl2_d_max)]
     tops: list[graphs.Topology] = []
     recs: list[dict[str, Any]] = []
     for k, target in enumerate(cc.conn_abar):
@@ -275,12 +281,22 @@ def connectivity(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str, Any
             "skipped": [o for o in OBJECTIVES if o not in objs]}
 
 
+# --------------------------------------------------------------------------- (d)
+def margins(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str, Any]:
+    """The deciding margins of the asymptotic claims on the d grid (``theory.margins``)."""
+    ds = [d for d in dimension_grid(cc.d_min, cc.d_max, cc.points) if d >= max(32, 2 * cc.n_clients + 2)]
+    curves = curves_for_readme(progress, d_grid=ds, n_clients=cc.n_clients, decl_graph=cc.decl_graph,
+                               seed=cc.seed, graph_seed=child_seed(cc.seed, "decl-graph"))
+    return {"d": ds, "N": cc.n_clients, "curves": [mc.to_dict() for mc in curves]}
+
+
 def compute(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str, Any]:
-    """All three studies for a resolved configuration (no I/O)."""
+    """All four studies for a resolved configuration (no I/O)."""
     return {
         "sensitivity_vs_d": sensitivity_vs_d(cc, progress),
         "rv_profiles": rv_profiles(cc, progress),
         "connectivity": connectivity(cc, progress),
+        "margins": margins(cc, progress),
     }
 
 
@@ -302,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DecL graph of the d-sweep and the profiles: 'ring', 'abar:A' (random, |Ā| = A), "
                         "'regular:K', ... (default abar:max(3, (N+2)//2))")
     p.add_argument("--cl2-d-max", type=int, default=dflt.cl2_d_max,
-                   help=f"largest d for the exact CL2 analysis, which is dense O(d^3) (default {dflt.cl2_d_max})")
+                   help="largest d for the exact CL2 analysis (default: none; it is structured, O(d log d))")
     p.add_argument("--profile-d", type=int, default=dflt.profile_d, help=f"dimension d of the RV profiles (default {dflt.profile_d})")
     p.add_argument("--conn-N", type=int, default=dflt.conn_n_clients,
                    help=f"number of clients of the connectivity study (default {dflt.conn_n_clients})")

@@ -75,16 +75,9 @@ def default_rare_classes(n_clients: int) -> tuple[int, ...]:
 
 
 def _validate_augmentation(name: str) -> None:
-    if name in ("blur", "identity"):
-        return
-    if name.startswith("scale:"):
-        try:
-            h = float(name.split(":", 1)[1])
-        except ValueError:
-            h = float("nan")
-        require(h > 0, "augmentation", "'blur', 'identity' or 'scale:<h>' with h > 0", name)
-        return
-    raise ParameterError("augmentation", "'blur', 'identity' or 'scale:<h>' with h > 0", name)
+    from .augmentation import parse_augmentation  # the names and their maps live there
+
+    parse_augmentation(name)
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,13 @@ is ILL-POSED and reported as an interval, never as a number picked by an eigenso
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Literal, Sequence
+from typing import Callable, Iterable, Literal, Sequence
 
 import numpy as np
 import scipy.linalg as sla
 
-from .errors import require
+from .circulant import FULL_WINDOW_D, CirculantLowRank, StructuredSolverError, default_window, leading_spectrum
+from .errors import ParameterError, require
 from .structured import BlockScalar, SymMatrix
 
 Rule = Literal["minimiser", "top-c"]
@@ -41,6 +42,12 @@ class Spectrum:
     first ``vectors.shape[0]`` coordinates, except for the bulk entry (``bulk_index``) of a
     :class:`BlockScalar`, whose eigenspace is span(e_K, ..., e_{d-1}). ``complete`` is False
     when only the leading part of a dense spectrum was computed.
+
+    A structured circulant-plus-low-rank spectrum (``theory.circulant``) sets ``window``: its
+    eigenvectors are dense over all d coordinates, ``vectors`` holds their entries on the first
+    ``window`` coordinates only (asking for another raises), ``full[j]()`` builds eigenvector j,
+    ``residuals[j]`` is ‖X v_j - λ_j v_j‖, and the entries ``lumped`` stand for several tied
+    eigenvalues whose squared entries (``vectors[:, j]**2``) are upper bounds.
     """
 
     values: np.ndarray
@@ -49,14 +56,38 @@ class Spectrum:
     d: int
     bulk_index: int | None
     complete: bool
+    window: int | None = None
+    residuals: np.ndarray | None = None
+    full: tuple | None = None
+    lumped: tuple[int, ...] = ()
+    notes: tuple[str, ...] = ()
+    count_above: Callable[[float], int] | None = None
 
     @property
     def k(self) -> int:
         return self.vectors.shape[0]
 
 
+def structured_spectrum(x: CirculantLowRank, c: int, rtol: float = DEFAULT_RTOL, window: int | None = None) -> Spectrum:
+    """Leading spectrum of a circulant-plus-low-rank X for embedding width c (``theory.circulant``):
+    every eigenpair down to the c-th, its tied cluster and the next eigenvalue, in O(d log d)."""
+    w = default_window(x.d, c, x.k) if window is None else window
+    try:
+        ls = leading_spectrum(x, c, rtol, w)
+    except StructuredSolverError as exc:
+        if x.d <= FULL_WINDOW_D:  # small d: the dense eigen-decomposition, with a note
+            full = spectrum(x.dense(), top=None)
+            return Spectrum(full.values, full.mult, full.vectors, full.d, None, True,
+                            notes=(f"structured solver declined ({exc}); dense eigh used at d = {x.d}",))
+        raise ParameterError("X", "a circulant-plus-low-rank matrix the structured solver handles", str(exc)) from None
+    return Spectrum(ls.values, ls.mult, ls.vectors, x.d, None, False, window=w, residuals=ls.residuals,
+                    full=ls.full, lumped=ls.lumped, notes=ls.notes, count_above=x.count_above)
+
+
 def spectrum(x: SymMatrix, top: int | None = None) -> Spectrum:
-    """Spectrum of a symmetric matrix; ``top`` limits a dense one to its largest eigenvalues."""
+    """Spectrum of a symmetric matrix; ``top`` limits a dense one to its largest eigenvalues.
+    A circulant-plus-low-rank X needs :func:`structured_spectrum` (it depends on c)."""
+    require(not isinstance(x, CirculantLowRank), "X", "given to structured_spectrum (circulant + low rank)", type(x).__name__)
     if isinstance(x, BlockScalar):
         vals, vecs = np.linalg.eigh(0.5 * (x.block + x.block.T))
         order = np.argsort(vals)[::-1]
@@ -143,8 +174,13 @@ class Subspace:
 
     def rv_bounds(self, coords: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper ends of r_k over all subspaces the rule admits."""
+        if coords is None and self.spec.window is not None:
+            coords = range(self.spec.window)
         k = np.arange(self.spec.d) if coords is None else np.asarray(list(coords), dtype=int)
         require(bool(np.all((k >= 0) & (k < self.spec.d))), "coordinates", f"indices in [0, d={self.spec.d})", k.tolist())
+        if self.spec.window is not None:
+            require(bool(np.all(k < self.spec.window)), "coordinates",
+                    f"indices below {self.spec.window} (the window this structured spectrum was computed on)", k.tolist())
         lo = self._sq_proj(self.fixed, k)
         if self.well_posed:
             return lo, lo.copy()
@@ -162,15 +198,22 @@ def solution_subspace(x: SymMatrix | Spectrum, c: int, rule: Rule = "minimiser",
                       rtol: float = DEFAULT_RTOL) -> Subspace:
     """Select the subspace of ``rule`` (see module docstring) for embedding width ``c``."""
     require(rule in ("minimiser", "top-c"), "rule", "'minimiser' or 'top-c'", rule)
-    spec = x if isinstance(x, Spectrum) else spectrum(x, top=None if isinstance(x, BlockScalar) else c + 16)
+    if isinstance(x, CirculantLowRank):
+        spec = structured_spectrum(x, c, rtol)
+    else:
+        spec = x if isinstance(x, Spectrum) else spectrum(x, top=None if isinstance(x, BlockScalar) else c + 16)
     require(1 <= c <= spec.d, "c", f"an integer in [1, d={spec.d}]", c)
     vals, mult = spec.values, spec.mult
     scale = float(np.max(np.abs(vals))) if len(vals) else 0.0
     tol = rtol * max(scale, 1e-300)
     cum = np.cumsum(mult)
     positive = vals > tol
-    n_pos = int(np.sum(mult[positive]))
+    # the exact count for a structured spectrum; among the computed eigenvalues otherwise
+    n_pos = int(spec.count_above(tol)) if spec.count_above is not None else int(np.sum(mult[positive]))
     target = c if rule == "top-c" else min(c, n_pos)
+    if spec.window is not None and target != c:
+        raise ParameterError("X", "a circulant-plus-low-rank matrix with at least c positive eigenvalues for the "
+                             "'minimiser' rule (the structured solver computes the cut at c)", f"{n_pos} < c = {c}")
     if target == 0:
         return Subspace(spec, c, rule, 0, (), (), 0, 0, float(vals[0]), float(vals[0]), tol, n_pos)
     j_cut = int(np.searchsorted(cum, target))  # entry holding the target-th dimension
@@ -271,6 +314,11 @@ def minimiser_basis(sub: Subspace) -> tuple[np.ndarray, np.ndarray]:
     """(V, λ): orthonormal eigenvectors (d x rank) and eigenvalues spanning a well-posed subspace."""
     require(sub.well_posed, "subspace", "well posed (no tie at the cut)", sub.diagnostic())
     s = sub.spec
+    if s.window is not None:
+        require(not any(j in s.lumped for j in sub.fixed), "subspace", "without lumped tied eigenvalues", s.lumped)
+        if not sub.fixed:
+            return np.zeros((s.d, 0)), np.zeros(0)
+        return np.stack([s.full[j]() for j in sub.fixed], axis=1), np.asarray([s.values[j] for j in sub.fixed])
     cols, lams = [], []
     for j in sub.fixed:
         if j == s.bulk_index:
@@ -316,6 +364,10 @@ def minimiser_w(x: SymMatrix, c: int) -> np.ndarray:
     require(sub.well_posed, "X", "a matrix whose minimiser is unique (eigengap > 0 at the cut)", sub.diagnostic())
     s = sub.spec
     w = np.zeros((c, s.d))
+    if s.window is not None:
+        v, lam = minimiser_basis(sub)
+        w[: len(lam)] = np.sqrt(np.maximum(lam, 0.0))[:, None] * v.T
+        return w
     row = 0
     for j in sub.fixed:
         if j == s.bulk_index:

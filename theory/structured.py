@@ -1,9 +1,15 @@
-"""Symmetric d x d matrices of the form  block ⊕ bulk·I  and their weighted sums.
+"""Symmetric d x d matrices of the form  block ⊕ bulk·I, circulant + low rank, and their weighted sums.
 
-Every exact population matrix of the model (second moments, the CL and MIM X matrices,
+Every exact population matrix of the model (second moments, the CL1 and MIM X matrices,
 their FL and DecL aggregates) is a dense symmetric block on the first K coordinates
 plus a multiple of the identity on the remaining d - K. Storing it as such keeps the
-exact analysis O(K^3) instead of O(d^3). Dense matrices are plain numpy arrays.
+exact analysis O(K^3) instead of O(d^3). The CL2 matrices with a circulant H are
+:class:`theory.circulant.CirculantLowRank` (O(d log d)). Dense matrices are plain numpy
+arrays (the small-d cross-check, and a non-circulant user H).
+
+The helpers below (``weighted_sum``, ``spectral_norm``, ``minus_diagonal``, ``entry``,
+``diagonal``, ``trace``, ``frobenius_sq``, ``left_multiply``) accept all three forms and never
+densify a structured one.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Sequence, Union
 import numpy as np
 import scipy.sparse.linalg as spla
 
+from .circulant import CirculantLowRank
 from .errors import require
 
 # Dense spectral norms above this size use Lanczos (ARPACK), 2-3x faster than a full eigvalsh
@@ -56,11 +63,13 @@ class BlockScalar:
         return float(np.sum(self.block**2) + (self.d - self.k) * self.bulk**2)
 
 
-SymMatrix = Union[BlockScalar, np.ndarray]
+SymMatrix = Union[BlockScalar, CirculantLowRank, np.ndarray]
+STRUCTURED = (BlockScalar, CirculantLowRank)
 
 
 def as_dense(x: SymMatrix) -> np.ndarray:
-    return x.dense() if isinstance(x, BlockScalar) else np.asarray(x, dtype=float)
+    """The d x d array (small-d cross-checks only; the exact level never calls it)."""
+    return x.dense() if isinstance(x, STRUCTURED) else np.asarray(x, dtype=float)
 
 
 def weighted_sum(mats: Sequence[SymMatrix], weights: Sequence[float]) -> SymMatrix:
@@ -70,6 +79,11 @@ def weighted_sum(mats: Sequence[SymMatrix], weights: Sequence[float]) -> SymMatr
         block = sum(w * m.block for m, w in zip(mats, weights))  # type: ignore[union-attr]
         bulk = float(sum(w * m.bulk for m, w in zip(mats, weights)))  # type: ignore[union-attr]
         return BlockScalar(np.asarray(block), bulk, mats[0].d)  # type: ignore[union-attr]
+    if all(isinstance(m, CirculantLowRank) for m in mats) and len({id(m.basis) for m in mats}) == 1:  # type: ignore[union-attr]
+        return CirculantLowRank(mats[0].basis,  # type: ignore[union-attr]
+                                float(sum(w * m.alpha for m, w in zip(mats, weights))),  # type: ignore[union-attr]
+                                float(sum(w * m.beta for m, w in zip(mats, weights))),  # type: ignore[union-attr]
+                                sum(w * m.t for m, w in zip(mats, weights)))  # type: ignore[union-attr]
     return sum(w * as_dense(m) for m, w in zip(mats, weights))  # type: ignore[return-value]
 
 
@@ -78,6 +92,8 @@ def spectral_norm(x: SymMatrix) -> float:
     if isinstance(x, BlockScalar):
         top = float(np.max(np.abs(np.linalg.eigvalsh(0.5 * (x.block + x.block.T)))))
         return max(top, abs(x.bulk)) if x.k < x.d else top
+    if isinstance(x, CirculantLowRank):
+        return max(abs(x.eigenvalue(1)), abs(x.eigenvalue(x.d)))
     a = np.asarray(x, dtype=float)
     a = 0.5 * (a + a.T)
     if a.shape[0] > _LANCZOS_FROM:
@@ -98,6 +114,8 @@ def minus_diagonal(x: SymMatrix, diag: np.ndarray) -> SymMatrix:
         if rest.size == 0 or np.all(rest == rest[0]):
             bulk = x.bulk - (float(rest[0]) if rest.size else 0.0)
             return BlockScalar(x.block - np.diag(diag[: x.k]), bulk, x.d)
+    if isinstance(x, CirculantLowRank):
+        return x.minus_diagonal(diag)
     return as_dense(x) - np.diag(diag)
 
 
@@ -107,8 +125,69 @@ def entry(x: SymMatrix, i: int, j: int) -> float:
         if i < x.k and j < x.k:
             return float(x.block[i, j])
         return x.bulk if i == j else 0.0
+    if isinstance(x, CirculantLowRank):
+        return x.entry(i, j)
     return float(np.asarray(x)[i, j])
 
 
 def dimension(x: SymMatrix) -> int:
-    return x.d if isinstance(x, BlockScalar) else int(np.asarray(x).shape[0])
+    return x.d if isinstance(x, STRUCTURED) else int(np.asarray(x).shape[0])
+
+
+def diagonal(x: SymMatrix) -> np.ndarray:
+    """diag(X), length d."""
+    if isinstance(x, STRUCTURED):
+        return x.diagonal()
+    return np.diag(np.asarray(x, dtype=float)).copy()
+
+
+def trace(x: SymMatrix) -> float:
+    if isinstance(x, BlockScalar):
+        return float(np.trace(x.block) + (x.d - x.k) * x.bulk)
+    if isinstance(x, CirculantLowRank):
+        return x.trace()
+    return float(np.trace(np.asarray(x, dtype=float)))
+
+
+def frobenius_sq(x: SymMatrix) -> float:
+    """‖X‖_F²."""
+    if isinstance(x, STRUCTURED):
+        return x.frobenius_sq()
+    return float(np.sum(np.asarray(x, dtype=float) ** 2))
+
+
+def left_multiply(a: np.ndarray, x: SymMatrix) -> np.ndarray:
+    """a X for a of shape (m, d) and a symmetric X, without forming a structured X."""
+    if isinstance(x, BlockScalar):
+        out = x.bulk * a
+        out[:, : x.k] = a[:, : x.k] @ x.block
+        return out
+    if isinstance(x, CirculantLowRank):
+        return x.matvec(np.asarray(a, dtype=float).T).T
+    return a @ np.asarray(x)
+
+
+def half_sq_distance_to_gram(x: SymMatrix, w: np.ndarray) -> float:
+    """½‖X - WᵀW‖_F² for W of shape (c, d): ½(‖X‖² - 2 tr(W X Wᵀ) + ‖W Wᵀ‖²), no d x d product."""
+    w_sq, wwt_sq = _row_stats(w)
+    if isinstance(x, CirculantLowRank):
+        wxw = x.gram_trace(w)
+    elif isinstance(x, BlockScalar):  # bulk ‖W‖² + tr(W_K (block - bulk I) W_Kᵀ): no (c, d) temporaries
+        wk = w[:, : x.k]
+        wxw = x.bulk * w_sq + float(np.sum((wk @ (x.block - x.bulk * np.eye(x.k))) * wk))
+    else:
+        wxw = float(np.sum(left_multiply(w, x) * w))
+    return 0.5 * (frobenius_sq(x) - 2.0 * wxw + wwt_sq)
+
+
+_ROW_STATS: dict = {}
+
+
+def _row_stats(w: np.ndarray) -> tuple[float, float]:
+    """(‖W‖_F², ‖W Wᵀ‖_F²), remembered for the last W (checks evaluate many X against one W)."""
+    key = (id(w), w.shape, float(w.ravel()[0]), float(w.ravel()[-1]))
+    if _ROW_STATS.get("key") != key:
+        wwt = w @ w.T
+        _ROW_STATS.clear()
+        _ROW_STATS.update(key=key, value=(float(np.trace(wwt)), float(np.sum(wwt * wwt))))
+    return _ROW_STATS["value"]

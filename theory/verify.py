@@ -63,7 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="value of a hidden constant of the printed bounds: C_M, C_C (O-terms), K_M, K_C (Θ-terms); "
                         "repeatable (defaults: C=1, K implied by Eq. 37)")
     p.add_argument("--claims", default=None, help="comma-separated claim ids to run (default all): " + ", ".join(claim_ids()))
-    p.add_argument("--no-sampled", action="store_true", help="skip the sampled level")
+    p.add_argument("--no-sampled", action="store_true",
+                   help="skip the sampled level: the way to run at very large d (the printed and exact levels are "
+                        "structured, O(d log d); e.g. --d 1048576 --no-sampled takes about a minute), while the sampled "
+                        "level holds d x d matrices and is refused, with the largest d this machine can hold, beyond it")
     p.add_argument("--train", action="store_true",
                    help="add trained linear models (JAX, linear_models) to the sampled level")
     p.add_argument("--json", metavar="PATH", default=None, help="write the full report as JSON to PATH")
@@ -137,6 +140,7 @@ def make_context(args: argparse.Namespace) -> Context:
         require(cfg.samples_per_client >= cfg.c, "--n-frequent",
                 f"large enough that |D_i| = 2 n_frequent + n_rare >= c = {cfg.c} for the sampled level "
                 "(or pass --no-sampled)", cfg.n_frequent)
+    check_size(args, cfg)
     an = Analysis(cfg, top, seed=args.seed, config_at=config_at)
     d = cfg.d
     floor = max(32, cfg.support_size + 2, cfg.c + 2)
@@ -148,6 +152,23 @@ def make_context(args: argparse.Namespace) -> Context:
         dense_grid=tuple(dimension_grid(d, below=2, above=0, floor=floor)),
         sampled_grid=tuple(dimension_grid(d, below=2, above=0, floor=floor)),
     )
+
+
+def check_size(args: argparse.Namespace, cfg: ModelConfig) -> None:
+    """Refuse, before any work, a --d whose O(d^2) parts (the sampled level; the exact level of a
+    non-circulant user H) would not fit in this machine's memory (``theory.memory``)."""
+    from .augmentation import parse_augmentation
+    from .memory import available_bytes, largest_feasible_d, run_bytes
+
+    parse_augmentation(cfg.augmentation).check_dimension(cfg.d)
+    budget = available_bytes()
+    need = run_bytes(cfg, sampled=not args.no_sampled)
+    if need > budget:
+        top = largest_feasible_d(cfg, sampled=not args.no_sampled, budget=budget)
+        why = "the sampled level" if not args.no_sampled else f"the dense CL2 matrices of H = {cfg.augmentation}"
+        hint = "; pass --no-sampled to run the printed and exact levels at this d" if not args.no_sampled else ""
+        raise ParameterError("--d", f"at most {top} on this machine ({why} needs about {need / 2**30:.1f} GiB, "
+                                    f"{budget / 2**30:.1f} GiB available){hint}", cfg.d)
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:

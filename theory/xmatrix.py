@@ -21,6 +21,8 @@ from typing import Literal
 
 import numpy as np
 
+from .augmentation import Augmentation, parse_augmentation
+from .circulant import CirculantLowRank
 from .errors import ParameterError, require
 from .model import ModelConfig
 from .moments import second_moment
@@ -40,39 +42,23 @@ def _check_objective(objective: str) -> None:
 
 
 def augmentation_matrix(cfg: ModelConfig) -> np.ndarray:
-    """The d x d map H of dissimilar-augmentation CL named by ``cfg.augmentation``.
+    """The d x d map H of dissimilar-augmentation CL named by ``cfg.augmentation`` (dense: for
+    small-d cross-checks only; see ``theory.augmentation`` for the names).
 
     ``blur``: circulant [1/4, 1/2, 1/4] (a 1-D blur; symmetric, tr(H) = d/2,
     tr(P H P) = c/2 > 0 so Assumption A.9 holds). ``identity``: I. ``scale:h``: h I.
     """
-    d, name = cfg.d, cfg.augmentation
-    if name == "identity":
-        return np.eye(d)
-    if name.startswith("scale:"):
-        return float(name.split(":", 1)[1]) * np.eye(d)
-    h = 0.5 * np.eye(d)
-    idx = np.arange(d)
-    h[idx, (idx + 1) % d] += 0.25
-    h[idx, (idx - 1) % d] += 0.25
-    return h
+    return parse_augmentation(cfg.augmentation).dense(cfg.d)
 
 
 def apply_augmentation(name: str, x: np.ndarray) -> np.ndarray:
-    """x Hᵀ for a batch x of shape (n, d), without building H (O(n d))."""
-    if name == "identity":
-        return x.copy()
-    if name.startswith("scale:"):
-        return float(name.split(":", 1)[1]) * x
-    return 0.5 * x + 0.25 * (np.roll(x, 1, axis=1) + np.roll(x, -1, axis=1))
+    """x Hᵀ for a batch x of shape (n, d), without building H (O(n d log d) at most)."""
+    return parse_augmentation(name).apply_rows(x)
 
 
 def augmentation_trace(name: str, d: float) -> float:
     """tr(H) of the named augmentation at dimension d, without building H (d/2, d or h d)."""
-    if name == "identity":
-        return float(d)
-    if name.startswith("scale:"):
-        return float(name.split(":", 1)[1]) * float(d)
-    return 0.5 * float(d)
+    return parse_augmentation(name).trace(d)
 
 
 def hollow(x: BlockScalar) -> BlockScalar:
@@ -88,11 +74,26 @@ def exact_x(cfg: ModelConfig, i: int, objective: str) -> SymMatrix:
         return m
     if objective == "MIM":
         return hollow(m).scaled(cfg.p * (1.0 - cfg.p))
-    # M = block ⊕ μ²I, so H M = H[:, :K] block (on the first K columns) + μ² H: O(d K² + d²)
-    h = augmentation_matrix(cfg)
+    return dissimilar_x(parse_augmentation(cfg.augmentation), m)
+
+
+def dissimilar_x(aug: Augmentation, m: BlockScalar) -> SymMatrix:
+    """X = ½ (H M + M Hᵀ) for M = block ⊕ μ²I, in the structure H allows.
+
+    H = h I: X = h M (block ⊕ scalar). H circulant: X = μ² H_s + Q T Qᵀ with Q = [P, H P],
+    T = ½[[0, D], [D, 0]], D = block - μ² I (``theory.circulant``). Other H (a user matrix that
+    is not circulant): the dense d x d product, O(d K² + d²), for small d only.
+    """
     k = m.k
+    if aug.kind == "scalar":
+        return m.scaled(aug.scale)
+    dmat = m.block - m.bulk * np.eye(k)
+    if aug.kind == "circulant":
+        t = 0.5 * np.block([[np.zeros((k, k)), dmat], [dmat, np.zeros((k, k))]])
+        return CirculantLowRank(aug.basis(m.d, k), m.bulk, 0.0, t)
+    h = aug.dense(m.d)
     hm = m.bulk * h
-    hm[:, :k] += h[:, :k] @ (m.block - m.bulk * np.eye(k))
+    hm[:, :k] += h[:, :k] @ dmat
     return 0.5 * (hm + hm.T)
 
 
@@ -120,7 +121,7 @@ def printed_expectation(cfg: ModelConfig, i: int, objective: str, o_const: float
     diag[:n] = d**0.4 + o_const * d ** -0.2
     diag[i] = 1.0 + o_const * d ** -0.2
     if objective == "CL2":
-        diag = np.trace(augmentation_matrix(cfg)) * diag
+        diag = augmentation_trace(cfg.augmentation, d) * diag
     return diag
 
 
@@ -162,7 +163,7 @@ def empirical_x(cfg: ModelConfig, x: np.ndarray, objective: str, rng: np.random.
 
 def pair_loss(x_matrix: SymMatrix, w: np.ndarray) -> float:
     """L(W) = -tr(W X Wᵀ) + ½ ‖WᵀW‖_F²: the pair-form objective in terms of X."""
-    xd = x_matrix.dense() if isinstance(x_matrix, BlockScalar) else x_matrix
+    xd = x_matrix.dense() if isinstance(x_matrix, (BlockScalar, CirculantLowRank)) else x_matrix
     if w.shape[1] != xd.shape[0]:
         raise ParameterError("W", f"a matrix with {xd.shape[0]} columns", w.shape)
     g = w.T @ w

@@ -10,7 +10,8 @@ from .. import graphs
 from ..mae import reconstruction_optimum
 from ..moments import second_moments
 from ..rv import minimiser_basis, subspace_distance
-from ..structured import BlockScalar, as_dense, entry, minus_diagonal, spectral_norm, weighted_sum
+from ..structured import (as_dense, diagonal, entry, frobenius_sq, half_sq_distance_to_gram, left_multiply,
+                          minus_diagonal, spectral_norm, trace, weighted_sum)
 from ..verdict import LevelResult, Verdict, combine, not_applicable
 from ..xmatrix import OBJECTIVES, printed_expectation, printed_mim_empirical
 from .common import BOUNDED_SLOPE, loglog_slope
@@ -39,7 +40,7 @@ def eq16_level(ctx: Context, level: str) -> LevelResult:
         # W*ᵀW* = V Λ Vᵀ with (V, Λ) eigenpairs of X, so ‖X - W*ᵀW*‖² = ‖X‖² - Σ λ² and
         # ‖Π_R X - W*ᵀW*‖ = ‖VᵀX - Λ Vᵀ‖: no d x d products needed
         v_, lam = minimiser_basis(sub)
-        x_norm_sq = x.frobenius_sq() if isinstance(x, BlockScalar) else float(np.sum(np.asarray(x) ** 2))
+        x_norm_sq = frobenius_sq(x)
         res16 = float(np.sqrt(max(x_norm_sq - float(np.sum(lam**2)), 0.0) / x_norm_sq))
         vtx = _left_multiply(v_.T, x)
         res_true = float(np.linalg.norm(vtx - lam[:, None] * v_.T) / np.sqrt(x_norm_sq))
@@ -57,12 +58,8 @@ def eq16_level(ctx: Context, level: str) -> LevelResult:
 
 
 def _left_multiply(a: np.ndarray, x) -> np.ndarray:
-    """a X for a (m x d) and a symmetric X (block ⊕ scalar or dense)."""
-    if isinstance(x, BlockScalar):
-        out = x.bulk * a
-        out[:, : x.k] = a[:, : x.k] @ x.block
-        return out
-    return a @ np.asarray(x)
+    """a X for a (m x d) and a symmetric X (structured or dense), never densified."""
+    return left_multiply(a, x)
 
 
 # --------------------------------------------------------------------------- eym-top-c
@@ -144,7 +141,7 @@ def eq17_level(ctx: Context, level: str) -> LevelResult:
     if level == "exact":
         m = second_moments(cfg)[0]
         printed = cfg.mask_factor * m.diagonal()
-        exact = as_dense(an.x_local("exact", "MIM")[0])
+        exact = an.x_local("exact", "MIM")[0]  # block ⊕ scalar: never densified
         mc = None
     else:
         x = an.data[0].x
@@ -152,11 +149,11 @@ def eq17_level(ctx: Context, level: str) -> LevelResult:
         exact = cfg.p * (1 - cfg.p) * (x.T @ x / x.shape[0])
         np.fill_diagonal(exact, 0.0)
         mc = as_dense(an.x_local("sampled", "MIM")[0])  # one sampled mask per sample
-    diff = exact - np.diag(printed)
-    rel = float(np.linalg.norm(diff) / np.linalg.norm(exact))
+    diff = minus_diagonal(exact, printed)
+    rel = float(np.sqrt(frobenius_sq(diff) / frobenius_sq(exact)))
     out = {"relative_frobenius_difference": rel, "printed_trace": float(printed.sum()),
-           "exact_trace": float(np.trace(exact)),
-           "exact_max_abs_diagonal": float(np.max(np.abs(np.diag(exact))))}
+           "exact_trace": trace(exact),
+           "exact_max_abs_diagonal": float(np.max(np.abs(diagonal(exact))))}
     if mc is not None:
         # with one mask per sample the Monte Carlo X has zero diagonal too; its distance to
         # the mask expectation shrinks like 1/sqrt(n)
@@ -221,16 +218,16 @@ def eq25_level(ctx: Context, level: str) -> LevelResult:
     top = an.topology
     sizes = top.sizes
     for obj in OBJECTIVES:
-        xs = [as_dense(x) for x in an.x_local(level, obj)]
-        xbar = as_dense(an.x_global(level, obj, "decl"))
+        xs = an.x_local(level, obj)
+        xbar = an.x_global(level, obj, "decl")
         gaps = []
         for _ in range(4):
             w = rng.standard_normal((ctx.cfg.c, ctx.cfg.d)) / np.sqrt(ctx.cfg.d)
-            g = w.T @ w
-            loss = [0.5 * float(np.sum((xj - g) ** 2)) for xj in xs]  # ½‖X_j - G‖², once per client j
+            # ½‖X_j - WᵀW‖², once per client j, without forming WᵀW (d x d)
+            loss = [half_sq_distance_to_gram(xj, w) for xj in xs]
             lhs = sum((1.0 / top.n) * (1.0 / sizes[i]) * loss[j]
                       for i in range(top.n) for j in top.neighbourhoods[i])
-            gaps.append(lhs - 0.5 * np.sum((xbar - g) ** 2))
+            gaps.append(lhs - half_sq_distance_to_gram(xbar, w))
         spread = float(np.ptp(gaps))
         scale = float(max(abs(g) for g in gaps) + 1.0)
         v = Verdict.HOLDS if spread <= 1e-9 * scale else Verdict.FAILS
@@ -265,10 +262,10 @@ def eq37_level(ctx: Context, level: str) -> LevelResult:
     """Eq. 36 as printed: the FL diagonal on the class axes equals 2p(1-p)d^(2/5) - Θ(d^(7/20))."""
     an = ctx.analysis
     cfg = ctx.cfg
-    x = as_dense(an.x_global(level, "MIM", "fl"))
+    x = an.x_global(level, "MIM", "fl")
     n = cfg.n_clients
     printed_avg = ((n - 1) * cfg.mask_factor * cfg.tau**2 + cfg.mask_factor) / n
-    diag = float(np.mean(np.diag(x)[:n]))
+    diag = float(np.mean([entry(x, k, k) for k in range(n)]))
     rel = abs(diag - printed_avg) / printed_avg
     v = Verdict.HOLDS if rel <= 0.05 else Verdict.FAILS
     summary = (f"MIM FL diagonal on class axes: exact {diag:.4g} vs the average Eq. 37 takes {printed_avg:.4g} "
@@ -291,8 +288,7 @@ def eq27_level(ctx: Context, level: str) -> LevelResult:
     printed_inputs = np.mean([printed_expectation(cfg, j, "MIM", o_const=0.0)[i] for j in top.neighbourhoods[i]])
     eq28_value = f * ((1 - 1 / a) * cfg.tau**2 + 1 / a)
     eq27_at_i = f * cfg.tau**2
-    exact = float(as_dense(weighted_sum([an.x_local("exact", "MIM")[j] for j in top.neighbourhoods[i]],
-                                        [1.0 / a] * a))[i, i])
+    exact = entry(weighted_sum([an.x_local("exact", "MIM")[j] for j in top.neighbourhoods[i]], [1.0 / a] * a), i, i)
     v = Verdict.FAILS if abs(eq27_at_i - printed_inputs) > 1e-9 * eq27_at_i else Verdict.HOLDS
     summary = (f"client {i} (|A_i|={a}): Eq. 27 prints {eq27_at_i:.4g} at i; averaging the printed Eq. 18 over A_i "
                f"gives {printed_inputs:.4g} (= Eq. 28 value {eq28_value:.4g}); exact entry {exact:.4g}")
