@@ -15,7 +15,7 @@ SPEC_IDS = (
     "eq29-30-decl-average", "eq36-37-fl-average", "thm4.2-local", "thm4.2-decl", "thm4.2-fl",
     "thm4.3-local", "thm4.3-decl", "thm4.3-fl", "thm4.4", "cor4.5", "thm4.6",
 )
-VERDICTS = {"HOLDS", "FAILS", "VACUOUS", "ILL-POSED", "N/A"}
+VERDICTS = {"HOLDS", "FAILS", "VACUOUS", "ILL-POSED", "INCONCLUSIVE", "N/A"}
 
 
 @pytest.fixture(scope="module")

@@ -197,6 +197,22 @@ def solution_subspace(x: SymMatrix | Spectrum, c: int, rule: Rule = "minimiser",
     return Subspace(spec, c, rule, target, fixed, tuple(cluster), cluster_dim, n_from, lam_c, lam_next, tol, n_pos)
 
 
+def count_positive(x: SymMatrix, tol: float = 0.0) -> int:
+    """The number of eigenvalues of a symmetric X above ``tol``, all of them counted.
+
+    A dense X is counted by Sylvester's law of inertia: X - tol I = L D Lᵀ (scipy ``ldl``), and
+    the positive eigenvalues of the block-diagonal (1x1 / 2x2, hence tridiagonal) D are as many
+    as those of X - tol I. O(d³/3), without eigenvectors."""
+    if isinstance(x, BlockScalar):
+        s = spectrum(x)
+        return int(np.sum(s.mult[s.values > tol]))
+    a = np.asarray(x, dtype=float)
+    a = 0.5 * (a + a.T) - tol * np.eye(a.shape[0])
+    _, dmat, _ = sla.ldl(a, lower=True, overwrite_a=True, check_finite=False)
+    ev = sla.eigvalsh_tridiagonal(np.diag(dmat).copy(), np.diag(dmat, -1).copy())
+    return int(np.sum(ev > 0))
+
+
 class IncompleteSpectrumError(ValueError):
     """The leading part of a dense spectrum that was computed ends inside the cluster at the cut."""
 

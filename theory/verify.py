@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
 import os
 import sys
@@ -27,10 +28,12 @@ from .claims.registry import claim_ids, merge_levels, run_claims
 from .errors import ParameterError, require
 from .model import ModelConfig, paper_config
 from .report import render_text, report_dict
+from .stats import DEFAULT_K, DEFAULT_REPLICATES, Settings
 from .threads import blas_threads
 from .verdict import ClaimResult
 
 TOPOLOGIES = ("ring", "complete", "regular", "er", "abar", "path", "star")
+LIMIT_FACTOR = 8  # default reach of the "as d grows" readings: d, 2d, ..., 8d (structured exact X)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +67,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "repeatable (defaults: C=1, K implied by Eq. 37)")
     p.add_argument("--claims", default=None, help="comma-separated claim ids to run (default all): " + ", ".join(claim_ids()))
     p.add_argument("--no-sampled", action="store_true", help="skip the sampled level")
+    st = p.add_argument_group("sampled level (a statistic over independent replicates)")
+    st.add_argument("--replicates", type=int, default=DEFAULT_REPLICATES,
+                    help="independent draws of data, masks and views, R >= 2; every sampled number is reported as "
+                         f"mean ± standard error over them (default {DEFAULT_REPLICATES})")
+    st.add_argument("--k", type=float, default=DEFAULT_K,
+                    help="a sampled HOLDS/FAILS needs every deciding margin beyond k standard errors, otherwise "
+                         f"INCONCLUSIVE (default {DEFAULT_K:g})")
+    lim = p.add_argument_group("limit readings of the asymptotic claims (Thms 4.2-4.4, Cor 4.5, Thm 4.6)")
+    lim.add_argument("--limit-d-max", type=int, default=None,
+                     help="largest d of the 'as d grows' grid d, 2d, 4d, ... for block-structured exact X "
+                          f"matrices (default {LIMIT_FACTOR} d)")
+    lim.add_argument("--limit-dense-d-max", type=int, default=None,
+                     help="the same for exact X matrices the exact level holds dense (CL2 with a blur H): "
+                          "O(d^3) each (default d, i.e. no growth reading for them)")
     p.add_argument("--train", action="store_true",
                    help="add trained linear models (JAX, linear_models) to the sampled level")
     p.add_argument("--json", metavar="PATH", default=None, help="write the full report as JSON to PATH")
@@ -139,14 +156,24 @@ def make_context(args: argparse.Namespace) -> Context:
                 "(or pass --no-sampled)", cfg.n_frequent)
     an = Analysis(cfg, top, seed=args.seed, config_at=config_at)
     d = cfg.d
+    stats = Settings(args.replicates, args.k)
+    lim_max = LIMIT_FACTOR * d if args.limit_d_max is None else args.limit_d_max
+    dense_max = d if args.limit_dense_d_max is None else args.limit_dense_d_max
+    require(lim_max >= d, "--limit-d-max", f"an integer >= d = {d}", lim_max)
+    require(dense_max >= d, "--limit-dense-d-max", f"an integer >= d = {d}", dense_max)
     floor = max(32, cfg.support_size + 2, cfg.c + 2)
+    above = int(math.floor(math.log2(lim_max / d) + 1e-9))
+    dense_above = int(math.floor(math.log2(dense_max / d) + 1e-9))
     return Context(
         analysis=an,
         constants=_parse_constants(args.const),
         sampled=not args.no_sampled,
-        exact_grid=tuple(dimension_grid(d, below=3, above=3, floor=floor)),
-        dense_grid=tuple(dimension_grid(d, below=2, above=0, floor=floor)),
+        exact_grid=tuple(dimension_grid(d, below=3, above=above, floor=floor)),
+        dense_grid=tuple(dimension_grid(d, below=2, above=dense_above, floor=floor)),
         sampled_grid=tuple(dimension_grid(d, below=2, above=0, floor=floor)),
+        stats=stats,
+        limit_d_max=lim_max,
+        limit_dense_d_max=dense_max,
     )
 
 
@@ -194,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     done = {"n": 0}
-    total = (len(ids) if ids else len(claim_ids())) * 3
+    total = (len(ids) if ids else len(claim_ids())) * (2 + (ctx.stats.replicates if ctx.sampled else 1))
 
     def progress(cid: str, level: str) -> None:
         done["n"] += 1

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 from ..analysis import Analysis
+from ..stats import Settings
 
 
 @dataclass
@@ -16,6 +17,15 @@ class Context:
     exact_grid: tuple[int, ...] = ()
     dense_grid: tuple[int, ...] = ()
     sampled_grid: tuple[int, ...] = ()
+    stats: Settings = field(default_factory=Settings)
+    # the largest d the "as d grows" readings of the asymptotic claims ask of the exact level,
+    # for structured (block ⊕ scalar) and for dense exact X matrices; 0 = the default of verify
+    limit_d_max: int = 0
+    limit_dense_d_max: int = 0
+
+    def with_replicate(self, replicate: int) -> "Context":
+        """The same context on replicate ``replicate`` of the sampled data."""
+        return replace(self, analysis=self.analysis.with_replicate(replicate))
 
     @property
     def cfg(self):  # noqa: ANN201 - ModelConfig

@@ -8,6 +8,8 @@ Steps are checked symbolically with sympy on the smallest instance that decides 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import sympy as sp
 
@@ -44,6 +46,12 @@ def trace_h(ctx: Context, d: float | None = None) -> float:
     return augmentation_trace(ctx.cfg.augmentation, ctx.cfg.d if d is None else d)
 
 
+@lru_cache(maxsize=None)
+def _numeric_sensitivity(method: str, framework: str, source: str):  # noqa: ANN202 - compiled callable
+    """The printed s compiled once per (method, framework, source): lambdify costs ~5 ms a call."""
+    return printed.to_numeric(printed.sensitivity(method, framework, source))
+
+
 def printed_sensitivity(ctx: Context, method: str, framework: str, d: float, constant: float | None = None,
                         abar: float | None = None, source: str = "theorem") -> float:
     """Numeric printed s = 1 - lower bound (``source="theorem"``) or Eqs. 62-64 / 71-73 (``"proof"``)."""
@@ -51,7 +59,7 @@ def printed_sensitivity(ctx: Context, method: str, framework: str, d: float, con
     consts = constants(ctx, method, d)
     if constant is not None:
         consts["C_M"] = consts["C_C"] = constant
-    f = printed.to_numeric(printed.sensitivity(method, framework, source))
+    f = _numeric_sensitivity(method, framework, source)
     values = {"d": float(d), "p": cfg.p, "Abar": float(abar if abar is not None else cfg.n_clients),
               "N": float(cfg.n_clients), "trH": trace_h(ctx, d) if method == "CL2" else 1.0, **consts}
     return float(f(**{k: v for k, v in values.items() if k in f.symbols}))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from ..errors import require
+from ..stats import aggregate
 from ..verdict import LEVELS, ClaimResult, LevelResult, Verdict
 from . import printed_level as pl
 from . import steps, theorems
@@ -91,28 +92,48 @@ def run_claims(ctx: Context, ids: Iterable[str] | None = None,
                progress: Callable[[str, str], None] | None = None,
                levels: Sequence[str] = LEVELS) -> list[ClaimResult]:
     """Run the selected claims at the given levels (default all). A crash inside a check stops
-    the run with an internal error naming the claim and level, never a verdict."""
+    the run with an internal error naming the claim and level, never a verdict.
+
+    The sampled level runs every claim on each of ``ctx.stats.replicates`` independent draws,
+    replicate after replicate (one replicate's sampled matrices in memory at a time), and states
+    each claim's verdict from the replicates (``theory.stats.aggregate``)."""
     require(all(lv in LEVELS for lv in levels), "levels", f"a subset of {LEVELS}", list(levels))
     wanted = set(ids) if ids is not None else None
     chosen = [lv for lv in LEVELS if lv in levels]
-    out = []
-    for claim in CLAIMS:
-        if wanted is not None and claim.id not in wanted:
+    claims = [c for c in CLAIMS if wanted is None or c.id in wanted]
+    results: dict[str, dict[str, LevelResult]] = {c.id: {} for c in claims}
+
+    def run(claim: Claim, context: Context, level: str) -> LevelResult:
+        try:
+            return claim.check(context, level)
+        except Exception as exc:  # noqa: BLE001 - reported, with traceback, as an internal error
+            raise RuntimeError(f"internal error in claim {claim.id} at level {level}: {exc}\n"
+                               f"{traceback.format_exc()}") from exc
+
+    for level in chosen:
+        if level == "sampled":
             continue
-        results = {}
-        for level in chosen:
+        for claim in claims:
             if progress:
                 progress(claim.id, level)
-            if level == "sampled" and not ctx.sampled:
-                results[level] = LevelResult(Verdict.NA, "sampled level skipped (--no-sampled)", {"reason": "skipped"})
-                continue
-            try:
-                results[level] = claim.check(ctx, level)
-            except Exception as exc:  # noqa: BLE001 - reported, with traceback, as an internal error
-                raise RuntimeError(f"internal error in claim {claim.id} at level {level}: {exc}\n"
-                                   f"{traceback.format_exc()}") from exc
-        out.append(ClaimResult(claim.id, claim.statement, results))
-    return out
+            results[claim.id][level] = run(claim, ctx, level)
+    if "sampled" in chosen:
+        if not ctx.sampled:
+            for claim in claims:
+                results[claim.id]["sampled"] = LevelResult(Verdict.NA, "sampled level skipped (--no-sampled)",
+                                                           {"reason": "skipped"})
+        else:
+            per_rep: dict[str, list[LevelResult]] = {c.id: [] for c in claims}
+            for r in range(ctx.stats.replicates):
+                rctx = ctx.with_replicate(r)
+                for claim in claims:
+                    if progress:
+                        progress(claim.id, f"sampled {r + 1}/{ctx.stats.replicates}")
+                    per_rep[claim.id].append(run(claim, rctx, "sampled"))
+                ctx.analysis.forget_replicate(r)
+            for claim in claims:
+                results[claim.id]["sampled"] = aggregate(per_rep[claim.id], ctx.stats)
+    return [ClaimResult(c.id, c.statement, {lv: results[c.id][lv] for lv in chosen}) for c in claims]
 
 
 def merge_levels(parts: Sequence[Sequence[ClaimResult]]) -> list[ClaimResult]:

@@ -11,6 +11,7 @@ from ..mae import reconstruction_optimum
 from ..moments import second_moments
 from ..rv import minimiser_basis, subspace_distance
 from ..structured import BlockScalar, as_dense, entry, minus_diagonal, spectral_norm, weighted_sum
+from ..stats import Decision
 from ..verdict import LevelResult, Verdict, combine, not_applicable
 from ..xmatrix import OBJECTIVES, printed_expectation, printed_mim_empirical
 from .common import BOUNDED_SLOPE, loglog_slope
@@ -29,7 +30,7 @@ def _pairs(ctx: Context, level: str) -> list[tuple[str, str, object]]:
 # --------------------------------------------------------------------------- eq16
 def eq16_level(ctx: Context, level: str) -> LevelResult:
     """At the global minimiser W*, is X = W*ᵀW* (the printed Eq. 16)? Is Π_R X = W*ᵀW*?"""
-    rows, vs = {}, []
+    rows, vs, decs = {}, [], []
     for obj, fw, x in _pairs(ctx, level):
         sub = ctx.analysis.subspace(level, obj, fw, rule="minimiser")
         if not sub.well_posed:
@@ -45,6 +46,8 @@ def eq16_level(ctx: Context, level: str) -> LevelResult:
         res_true = float(np.linalg.norm(vtx - lam[:, None] * v_.T) / np.sqrt(x_norm_sq))
         v = Verdict.HOLDS if res16 <= REL_TOL else Verdict.FAILS
         vs.append(v)
+        decs.append(Decision(f"{obj}/{fw}", res16 - REL_TOL, "‖X - W*ᵀW*‖/‖X‖", res16,
+                             if_positive=Verdict.FAILS, if_negative=Verdict.HOLDS))
         rows[f"{obj}/{fw}"] = {"verdict": v.value, "relative_residual_eq16": res16,
                                "relative_residual_projected": res_true, "rank_minimiser": sub.rank,
                                "n_positive_eigenvalues": sub.n_positive, "c": ctx.cfg.c}
@@ -53,7 +56,7 @@ def eq16_level(ctx: Context, level: str) -> LevelResult:
     summary = (f"‖X - W*ᵀW*‖/‖X‖ = {r.get('relative_residual_eq16', float('nan')):.3g} at the MIM minimiser "
                f"(rank {r.get('rank_minimiser')}); the true condition Π_R X = W*ᵀW* has residual "
                f"{r.get('relative_residual_projected', float('nan')):.1e}")
-    return LevelResult(v, summary, {"cells": rows})
+    return LevelResult(v, summary, {"cells": rows}, tuple(decs))
 
 
 def _left_multiply(a: np.ndarray, x) -> np.ndarray:
@@ -67,10 +70,12 @@ def _left_multiply(a: np.ndarray, x) -> np.ndarray:
 
 # --------------------------------------------------------------------------- eym-top-c
 def eym_level(ctx: Context, level: str) -> LevelResult:
-    rows, vs = {}, []
+    rows, vs, decs = {}, [], []
+    an = ctx.analysis
     for obj, fw, x in _pairs(ctx, level):
-        mini = ctx.analysis.subspace(level, obj, fw, rule="minimiser")
-        top = ctx.analysis.subspace(level, obj, fw, rule="top-c")
+        mini = an.subspace(level, obj, fw, rule="minimiser")
+        top = an.subspace(level, obj, fw, rule="top-c")
+        n_pos = an.n_positive(level, obj, fw)
         if not top.well_posed:
             v = Verdict.FAILS if mini.rank < ctx.cfg.c else Verdict.ILL_POSED
         elif mini.rank < ctx.cfg.c:
@@ -78,8 +83,10 @@ def eym_level(ctx: Context, level: str) -> LevelResult:
         else:
             v = Verdict.HOLDS
         vs.append(v)
+        decs.append(Decision(f"{obj}/{fw}", n_pos - (ctx.cfg.c - 0.5), "positive eigenvalues", float(n_pos),
+                             identification=an.identification(obj, fw) if level == "sampled" else None))
         rows[f"{obj}/{fw}"] = {"verdict": v.value, "rank_minimiser": mini.rank, "c": ctx.cfg.c,
-                               "n_positive_eigenvalues": mini.n_positive, "top_c": top.diagnostic()}
+                               "n_positive_eigenvalues": n_pos, "top_c": top.diagnostic()}
     bad = [k for k, r in rows.items() if r["verdict"] != "HOLDS"]
     r = rows[bad[0]] if bad else rows["MIM/fl"]
     key = bad[0] if bad else "MIM/fl"
@@ -87,7 +94,7 @@ def eym_level(ctx: Context, level: str) -> LevelResult:
     summary = (f"{key}: X has {r['n_positive_eigenvalues']} positive eigenvalue(s), the minimiser has rank "
                f"{r['rank_minimiser']} {rel} c = {ctx.cfg.c}; the top-c eigenspace is "
                f"{'unique' if r['top_c']['well_posed'] else 'not unique'}")
-    return LevelResult(combine(vs), summary, {"cells": rows})
+    return LevelResult(combine(vs), summary, {"cells": rows}, tuple(decs))
 
 
 # --------------------------------------------------------------------------- X matrices
@@ -129,10 +136,12 @@ def xmatrix_level(objective: str) -> Callable[[Context, str], LevelResult]:
     def check(ctx: Context, level: str) -> LevelResult:
         r = _printed_vs_exact(ctx, level, objective, order)
         v = Verdict(r["verdict"])
+        dec = Decision("O-constant growth", BOUNDED_SLOPE - r["loglog_slope_of_constant"],
+                       "log-log slope of the O-constant", r["loglog_slope_of_constant"])
         summary = (f"{name}: printed diag {r['printed_diagonal_on_class_axes']:.4g} vs exact diag "
                    f"{r['exact_diagonal_on_class_axes']:.4g}, off-diag {r['exact_offdiagonal_on_class_axes']:.4g}; "
                    f"‖X - printed‖₂ needs O-constant {r['smallest_constant']:.3g} (slope in d {r['loglog_slope_of_constant']:.2f})")
-        return LevelResult(v, summary, r)
+        return LevelResult(v, summary, r, (dec,))
 
     return check
 
@@ -163,9 +172,11 @@ def eq17_level(ctx: Context, level: str) -> LevelResult:
         out["sampled_masks_vs_mask_expectation_rel"] = float(np.linalg.norm(mc - exact) / np.linalg.norm(exact))
         out["sampled_masks_max_abs_diagonal"] = float(np.max(np.abs(np.diag(mc))))
     v = Verdict.FAILS if rel > REL_TOL else Verdict.HOLDS
+    dec = Decision("Eq. 17 vs mask expectation", rel - REL_TOL, "relative Frobenius difference", rel,
+                   if_positive=Verdict.FAILS, if_negative=Verdict.HOLDS)
     summary = (f"exact X^M has zero diagonal (trace {out['exact_trace']:.3g}) and mass off the diagonal; printed "
                f"2p(1-p)Diag has trace {out['printed_trace']:.3g}; relative difference {rel:.3g}")
-    return LevelResult(v, summary, out)
+    return LevelResult(v, summary, out, (dec,))
 
 
 # --------------------------------------------------------------------------- eq20
@@ -174,7 +185,7 @@ def eq20_level(ctx: Context, level: str) -> LevelResult:
         return not_applicable("a concentration bound on sampled matrices; the exact level has no sampling error")
     an = ctx.analysis
     grid = tuple(ctx.sampled_grid) or (ctx.d,)
-    rows, vs = {}, []
+    rows, vs, decs = {}, [], []
     for obj in OBJECTIVES:
         order = -0.4 if obj == "MIM" else -0.2
         devs = []
@@ -185,13 +196,14 @@ def eq20_level(ctx: Context, level: str) -> LevelResult:
         slope = loglog_slope(grid, consts)
         v = Verdict.HOLDS if slope <= BOUNDED_SLOPE else Verdict.FAILS
         vs.append(v)
+        decs.append(Decision(obj, BOUNDED_SLOPE - slope, "log-log slope of the O-constant", slope))
         rows[obj] = {"verdict": v.value, "d_grid": list(grid), "deviation": devs, "printed_order": order,
                      "smallest_constant_over_grid": consts, "loglog_slope_of_constant": slope,
                      "samples_per_client": ctx.cfg.samples_per_client}
     r = rows["MIM"]
     summary = (f"MIM: ‖X̂ - EX‖₂ = {r['deviation'][-1]:.3g} at d={grid[-1]} (|D_i|={ctx.cfg.samples_per_client}), "
                f"O(d^-2/5) constant {r['smallest_constant_over_grid'][-1]:.3g}, slope in d {r['loglog_slope_of_constant']:.2f}")
-    return LevelResult(combine(vs), summary, {"cells": rows})
+    return LevelResult(combine(vs), summary, {"cells": rows}, tuple(decs))
 
 
 # --------------------------------------------------------------------------- eq19-24
@@ -217,7 +229,7 @@ def eq25_level(ctx: Context, level: str) -> LevelResult:
     """Σ_i (1/N)(1/|A_i|) Σ_{j∈A_i} ½‖X_j - G‖² - ½‖X̄ - G‖² is the same for every G = WᵀW."""
     an = ctx.analysis
     rng = np.random.default_rng([ctx.cfg.seed, 7])
-    rows, vs = {}, []
+    rows, vs, decs = {}, [], []
     top = an.topology
     sizes = top.sizes
     for obj in OBJECTIVES:
@@ -235,9 +247,10 @@ def eq25_level(ctx: Context, level: str) -> LevelResult:
         scale = float(max(abs(g) for g in gaps) + 1.0)
         v = Verdict.HOLDS if spread <= 1e-9 * scale else Verdict.FAILS
         vs.append(v)
+        decs.append(Decision(obj, 1e-9 * scale - spread, "spread over W of the difference", spread))
         rows[obj] = {"verdict": v.value, "spread_of_difference_over_W": spread, "scale": scale}
     summary = f"objective minus ½‖X̄ - WᵀW‖² varies by {max(r['spread_of_difference_over_W'] for r in rows.values()):.1e} over random W"
-    return LevelResult(combine(vs), summary, {"cells": rows, "graph": top.name})
+    return LevelResult(combine(vs), summary, {"cells": rows, "graph": top.name}, tuple(decs))
 
 
 # --------------------------------------------------------------------------- eq29-30
@@ -271,10 +284,11 @@ def eq37_level(ctx: Context, level: str) -> LevelResult:
     diag = float(np.mean(np.diag(x)[:n]))
     rel = abs(diag - printed_avg) / printed_avg
     v = Verdict.HOLDS if rel <= 0.05 else Verdict.FAILS
+    dec = Decision("MIM/fl class-axis diagonal", 0.05 - rel, "relative gap to the Eq. 37 average", rel)
     summary = (f"MIM FL diagonal on class axes: exact {diag:.4g} vs the average Eq. 37 takes {printed_avg:.4g} "
                f"(relative gap {rel:.3g})")
     return LevelResult(v, summary, {"exact_mean_diagonal_on_class_axes": diag, "printed_average": printed_avg,
-                                    "relative_gap": rel})
+                                    "relative_gap": rel}, (dec,))
 
 
 def eq27_level(ctx: Context, level: str) -> LevelResult:
@@ -336,12 +350,14 @@ def _rows(sub, k: int) -> np.ndarray:
 
 def rank_c_level(ctx: Context, level: str) -> LevelResult:
     """Assumption A.5: the minimisers studied have rank c."""
-    rows, vs = {}, []
+    rows, vs, decs = {}, [], []
     for obj, fw, _ in _pairs(ctx, level):
         sub = ctx.analysis.subspace(level, obj, fw, rule="minimiser")
         v = Verdict.HOLDS if sub.rank == ctx.cfg.c else Verdict.FAILS
         vs.append(v)
+        decs.append(Decision(f"{obj}/{fw}", sub.rank - (ctx.cfg.c - 0.5), "rank of the minimiser", float(sub.rank),
+                             identification=ctx.analysis.identification(obj, fw) if level == "sampled" else None))
         rows[f"{obj}/{fw}"] = {"verdict": v.value, "rank": sub.rank, "c": ctx.cfg.c}
     summary = ", ".join(f"{k}: rank {r['rank']}" for k, r in rows.items() if r["verdict"] == "FAILS") or "all minimisers have rank c"
-    return LevelResult(combine(vs), summary, {"cells": rows})
+    return LevelResult(combine(vs), summary, {"cells": rows}, tuple(decs))
 
