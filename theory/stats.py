@@ -182,7 +182,7 @@ class Settings:
     def __post_init__(self) -> None:
         require(isinstance(self.replicates, int) and 2 <= self.replicates <= 1000, "--replicates",
                 "an integer in [2, 1000] (a standard error needs two replicates)", self.replicates)
-        require(math.isfinite(self.k) and 0 < self.k <= 100, "--k", "a number in (0, 100]", self.k)
+        require(math.isfinite(self.k) and self.k > 0, "--k", "a finite number > 0", self.k)
 
 
 # --------------------------------------------------------------------------- aggregation
