@@ -29,7 +29,6 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..analysis import Analysis
-from ..structured import BlockScalar
 from ..verdict import Verdict, combine
 from .common import BOUNDED_SLOPE, S_TOL
 from .context import Context
