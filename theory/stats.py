@@ -225,7 +225,8 @@ def aggregate(results: Sequence[LevelResult], settings: Settings, headline_group
     if not decs0:
         vs = {r.verdict for r in results}
         v = r0.verdict if len(vs) == 1 else Verdict.INCONCLUSIVE
-        summary = r0.summary if len(vs) == 1 else (
+        summary = (r0.summary if v is Verdict.NA else f"{r0.summary} [replicate 1 of {len(results)}; all {v.value}]"
+                   ) if len(vs) == 1 else (
             f"replicates disagree ({', '.join(sorted(x.value for x in vs))}) and this check states no margin")
         return LevelResult(v, summary, numbers)
     names = [d.name for d in decs0]
