@@ -296,7 +296,9 @@ def _deciding_row(rows: list[dict[str, Any]], v: Verdict) -> dict[str, Any]:
 
 
 def _num(x: Any) -> str:
-    return f"{x:.4g}" if isinstance(x, (int, float)) else str(x)
+    if isinstance(x, (list, tuple)):
+        return "[" + ", ".join(_num(v) for v in x) + "]"
+    return f"{x:.4g}" if isinstance(x, (int, float)) and not isinstance(x, bool) else str(x)
 
 
 def row_text(r: dict[str, Any]) -> str:
