@@ -155,6 +155,9 @@ def test_positive_eigenvalues_are_counted_not_truncated():
     assert an.n_positive("exact", "CL2", "local") == truth
     res, = run_claims(ctx, ["eym-top-c"], levels=("exact",))
     assert res.levels["exact"].numbers["cells"]["CL2/local"]["n_positive_eigenvalues"] == truth
+    # a subspace diagnostic built on the leading c + 16 eigenvalues gives no count, only a lower bound
+    diag = an.subspace("exact", "CL2", "local").diagnostic()
+    assert diag["n_positive_eigenvalues"] in (None, truth) and diag["n_positive_at_least"] <= truth
 
 
 def test_local_rv_cells_are_keyed_by_the_coordinates_used():

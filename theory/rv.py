@@ -115,11 +115,15 @@ class Subspace:
         return self.lambda_c - self.lambda_next
 
     def diagnostic(self) -> dict[str, object]:
+        # from the leading part of a dense spectrum the count is only a lower bound when every
+        # computed eigenvalue is positive (``Analysis.n_positive`` counts them all)
+        truncated = not self.spec.complete and bool(np.all(self.spec.values > self.tol))
         return {
             "rule": self.rule,
             "c": self.c,
             "rank": self.rank,
-            "n_positive_eigenvalues": self.n_positive,
+            "n_positive_eigenvalues": None if truncated else self.n_positive,
+            "n_positive_at_least": self.n_positive,
             "lambda_c": self.lambda_c,
             "lambda_c+1": self.lambda_next,
             "eigengap": self.eigengap,
