@@ -2,7 +2,10 @@
 
 Each claim of ``theory.claims.registry`` is checked at the printed, exact and sampled
 levels; the report prints one row per claim and level with the verdict and key numbers,
-then a summary of where the paper and the exact model disagree.
+then a summary of where the paper and the exact model disagree. The sampled level is a
+statistic over ``--replicates`` independent draws, with verdicts only beyond ``--k`` standard
+errors (``theory.stats``); asymptotic claims carry an "as d grows" reading at the exact level
+(``theory.claims.limits``) up to ``--limit-d-max`` / ``--limit-dense-d-max``.
 
 Exit status: 0 when the report was produced (1 with ``--strict`` when a claim FAILS),
 2 with a one-line message on bad input.
