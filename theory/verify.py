@@ -27,13 +27,13 @@ from . import graphs
 from .analysis import Analysis
 from .claims.common import dimension_grid
 from .claims.context import Context
-from .claims.registry import claim_ids, merge_levels, run_claims
+from .claims.registry import aggregate_replicates, claim_ids, run_claims, run_replicate, with_sampled
 from .errors import ParameterError, require
 from .model import ModelConfig, paper_config
 from .report import render_text, report_dict
 from .stats import DEFAULT_K, DEFAULT_REPLICATES, Settings
 from .threads import blas_threads
-from .verdict import ClaimResult
+from .verdict import ClaimResult, LevelResult
 
 TOPOLOGIES = ("ring", "complete", "regular", "er", "abar", "path", "star")
 LIMIT_FACTOR = 8  # default reach of the "as d grows" readings: d, 2d, ..., 8d (structured exact X)
@@ -191,10 +191,29 @@ def _worker_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+_WORKER_CONTEXT: dict[str, Context] = {}
+
+
+def _worker_ctx(args: argparse.Namespace) -> Context:
+    """The (deterministic) context of this worker process, built once: the exact quantities it
+    caches are shared by every task the worker runs."""
+    key = repr(sorted(vars(args).items()))
+    if key not in _WORKER_CONTEXT:
+        _WORKER_CONTEXT.clear()
+        _WORKER_CONTEXT[key] = make_context(args)
+    return _WORKER_CONTEXT[key]
+
+
 def _run_levels(args: argparse.Namespace, ids: list[str] | None, levels: tuple[str, ...]) -> list[ClaimResult]:
-    """One worker of ``--jobs 2``: rebuild the (deterministic) context and run some levels."""
+    """A task of ``--jobs 2``: some levels other than the sampled one."""
     with blas_threads(args.threads):
-        return run_claims(make_context(args), ids, levels=levels)
+        return run_claims(_worker_ctx(args), ids, levels=levels)
+
+
+def _run_replicate(args: argparse.Namespace, ids: list[str] | None, replicate: int) -> dict[str, LevelResult]:
+    """A task of ``--jobs 2``: the sampled checks on one replicate."""
+    with blas_threads(args.threads):
+        return run_replicate(_worker_ctx(args), ids, replicate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -235,9 +254,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.jobs == 2 and ctx.sampled:
             if not args.quiet and sys.stderr.isatty():
                 print("[printed and exact levels | sampled level, in 2 processes]", end="", file=sys.stderr, flush=True)
+            # tasks: the printed and exact levels (longest, first), then one per sampled replicate,
+            # taken by whichever of the two workers is free; replicate r's draws do not depend on
+            # which process runs it, so the report equals that of --jobs 1
             with ProcessPoolExecutor(max_workers=2, mp_context=_worker_context()) as pool:
-                parts = [pool.submit(_run_levels, args, ids, lv) for lv in (("printed", "exact"), ("sampled",))]
-                results = merge_levels([f.result() for f in parts])
+                head = pool.submit(_run_levels, args, ids, ("printed", "exact"))
+                reps = [pool.submit(_run_replicate, args, ids, r) for r in range(ctx.stats.replicates)]
+                results = with_sampled(head.result(), aggregate_replicates(ctx, ids, [f.result() for f in reps]))
         else:
             results = run_claims(ctx, ids, progress)
         if ctx.sampled and args.train:

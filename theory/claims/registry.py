@@ -28,6 +28,40 @@ def claim_ids() -> tuple[str, ...]:
     return tuple(c.id for c in CLAIMS)
 
 
+def _select(ids: Iterable[str] | None) -> list[Claim]:
+    wanted = set(ids) if ids is not None else None
+    return [c for c in CLAIMS if wanted is None or c.id in wanted]
+
+
+def _run(claim: Claim, context: Context, level: str) -> LevelResult:
+    """One check; a crash is an internal error naming the claim and level, never a verdict."""
+    try:
+        return claim.check(context, level)
+    except Exception as exc:  # noqa: BLE001 - reported, with traceback, as an internal error
+        raise RuntimeError(f"internal error in claim {claim.id} at level {level}: {exc}\n"
+                           f"{traceback.format_exc()}") from exc
+
+
+def run_replicate(ctx: Context, ids: Iterable[str] | None, replicate: int,
+                  progress: Callable[[str, str], None] | None = None) -> dict[str, LevelResult]:
+    """The sampled checks of the selected claims on replicate ``replicate`` of the data (its
+    sampled matrices are dropped afterwards; the exact ones stay cached in ``ctx``)."""
+    rctx = ctx.with_replicate(replicate)
+    out = {}
+    for claim in _select(ids):
+        if progress:
+            progress(claim.id, f"sampled {replicate + 1}/{ctx.stats.replicates}")
+        out[claim.id] = _run(claim, rctx, "sampled")
+    ctx.analysis.forget_replicate(replicate)
+    return out
+
+
+def aggregate_replicates(ctx: Context, ids: Iterable[str] | None,
+                         per_replicate: Sequence[dict[str, LevelResult]]) -> dict[str, LevelResult]:
+    """Each claim's sampled LevelResult from its replicates, in replicate order (``theory.stats``)."""
+    return {c.id: aggregate([rep[c.id] for rep in per_replicate], ctx.stats) for c in _select(ids)}
+
+
 def run_claims(ctx: Context, ids: Iterable[str] | None = None,
                progress: Callable[[str, str], None] | None = None,
                levels: Sequence[str] = LEVELS) -> list[ClaimResult]:
@@ -38,49 +72,31 @@ def run_claims(ctx: Context, ids: Iterable[str] | None = None,
     replicate after replicate (one replicate's sampled matrices in memory at a time), and states
     each claim's verdict from the replicates (``theory.stats.aggregate``)."""
     require(all(lv in LEVELS for lv in levels), "levels", f"a subset of {LEVELS}", list(levels))
-    wanted = set(ids) if ids is not None else None
     chosen = [lv for lv in LEVELS if lv in levels]
-    claims = [c for c in CLAIMS if wanted is None or c.id in wanted]
+    claims = _select(ids)
     results: dict[str, dict[str, LevelResult]] = {c.id: {} for c in claims}
-
-    def run(claim: Claim, context: Context, level: str) -> LevelResult:
-        try:
-            return claim.check(context, level)
-        except Exception as exc:  # noqa: BLE001 - reported, with traceback, as an internal error
-            raise RuntimeError(f"internal error in claim {claim.id} at level {level}: {exc}\n"
-                               f"{traceback.format_exc()}") from exc
-
     for level in chosen:
         if level == "sampled":
             continue
         for claim in claims:
             if progress:
                 progress(claim.id, level)
-            results[claim.id][level] = run(claim, ctx, level)
+            results[claim.id][level] = _run(claim, ctx, level)
     if "sampled" in chosen:
         if not ctx.sampled:
-            for claim in claims:
-                results[claim.id]["sampled"] = LevelResult(Verdict.NA, "sampled level skipped (--no-sampled)",
-                                                           {"reason": "skipped"})
+            sampled = {c.id: skipped_sampled() for c in claims}
         else:
-            per_rep: dict[str, list[LevelResult]] = {c.id: [] for c in claims}
-            for r in range(ctx.stats.replicates):
-                rctx = ctx.with_replicate(r)
-                for claim in claims:
-                    if progress:
-                        progress(claim.id, f"sampled {r + 1}/{ctx.stats.replicates}")
-                    per_rep[claim.id].append(run(claim, rctx, "sampled"))
-                ctx.analysis.forget_replicate(r)
-            for claim in claims:
-                results[claim.id]["sampled"] = aggregate(per_rep[claim.id], ctx.stats)
+            reps = [run_replicate(ctx, ids, r, progress) for r in range(ctx.stats.replicates)]
+            sampled = aggregate_replicates(ctx, ids, reps)
+        for claim in claims:
+            results[claim.id]["sampled"] = sampled[claim.id]
     return [ClaimResult(c.id, c.statement, {lv: results[c.id][lv] for lv in chosen}) for c in claims]
 
 
-def merge_levels(parts: Sequence[Sequence[ClaimResult]]) -> list[ClaimResult]:
-    """Join results of the same claims computed at disjoint levels (e.g. in two processes)."""
-    merged: dict[str, ClaimResult] = {}
-    for part in parts:
-        for r in part:
-            have = merged.get(r.id)
-            merged[r.id] = r if have is None else ClaimResult(r.id, r.statement, {**have.levels, **r.levels})
-    return list(merged.values())
+def skipped_sampled() -> LevelResult:
+    return LevelResult(Verdict.NA, "sampled level skipped (--no-sampled)", {"reason": "skipped"})
+
+
+def with_sampled(results: Sequence[ClaimResult], sampled: dict[str, LevelResult]) -> list[ClaimResult]:
+    """Add the sampled level (computed elsewhere, e.g. in worker processes) to printed/exact results."""
+    return [ClaimResult(r.id, r.statement, {**r.levels, "sampled": sampled[r.id]}) for r in results]
