@@ -43,14 +43,20 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def time_once(d: int, threads: int, extra: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS MiB) of one run in a child process."""
-    t0 = time.perf_counter()
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def time_once(d: int, threads: int, extra: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, peak RSS MiB) of one run in a child process. CPU time and
+    memory are complete with --jobs 1 only (the forkserver workers of --jobs 2 are not counted)."""
+    c0, t0 = _children_cpu(), time.perf_counter()
     subprocess.run([sys.executable, "-m", "theory.verify", "--d", str(d), "--quiet", "--threads", str(threads), *extra],
                    check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # max over children so far (KiB)
-    return wall, peak / 1024
+    return wall, _children_cpu() - c0, peak / 1024
 
 
 PHASES = r"""
@@ -106,21 +112,23 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # with --jobs 2 the work runs in forkserver workers, whose memory getrusage does not see
     one_process = any(a == "--jobs" and b == "1" for a, b in zip(args.extra, args.extra[1:]))
-    print(f"{'d':>6} {'threads':>7} {'best s':>8} {'median s':>9} {'peak MiB*':>9}")
+    print(f"{'d':>6} {'threads':>7} {'best s':>8} {'median s':>9} {'CPU s*':>8} {'peak MiB*':>9}")
     best: dict[int, list[tuple[int, float]]] = {}
     for d in args.dims:
         for th in args.threads:
             runs = [time_once(d, th, args.extra) for _ in range(args.repeats)]
             ts = [r[0] for r in runs]
             best.setdefault(th, []).append((d, min(ts)))
-            peak = f"{runs[-1][1]:9.0f}" if one_process else f"{'n/a':>9}"
-            print(f"{d:>6} {th if th else 'default':>7} {min(ts):8.2f} {statistics.median(ts):9.2f} {peak}", flush=True)
+            peak = f"{runs[-1][2]:9.0f}" if one_process else f"{'n/a':>9}"
+            cpu = f"{min(r[1] for r in runs):8.2f}" if one_process else f"{'n/a':>8}"
+            print(f"{d:>6} {th if th else 'default':>7} {min(ts):8.2f} {statistics.median(ts):9.2f} {cpu} {peak}",
+                  flush=True)
     for th, rows in best.items():
         if len(rows) >= 2:
             slope = np.polyfit(np.log([r[0] for r in rows]), np.log([r[1] for r in rows]), 1)[0]
             print(f"growth (threads {th if th else 'default'}): best time ~ d^{slope:.2f} over d in {[r[0] for r in rows]}")
-    print(f"# load average after: {os.getloadavg()[0]:.2f}; *peak RSS, maximum over the runs so far "
-          "(only with --extra --jobs 1: the workers of --jobs 2 are not counted)")
+    print(f"# load average after: {os.getloadavg()[0]:.2f}; *CPU time (user + sys, best run) and peak RSS "
+          "(maximum over the runs so far) only with --extra --jobs 1: the workers of --jobs 2 are not counted")
     return 0
 
 
