@@ -262,8 +262,10 @@ def aggregate(results: Sequence[LevelResult], settings: Settings, headline_group
                 row["why"] = f"margin within {settings.k:g} SE"
                 row["replicates_needed"] = replicates_needed(est, settings.k)
         if worst is not None:
-            row["identification"] = {**worst.to_dict(), "sampling_deviation": estimate(
-                [i.deviation for i in idents if i is not None]).to_dict()}
+            row["identification"] = worst.to_dict()
+            if worst.status != "tie":  # a tie needs no deviation: the population quantity is undefined
+                row["identification"]["sampling_deviation"] = estimate(
+                    [i.deviation for i in idents if i is not None]).to_dict()
         row["verdict"] = v.value
         row["headline"] = ds[0].headline
         rows.append(row)
@@ -317,7 +319,9 @@ def row_text(r: dict[str, Any]) -> str:
         if "replicates_needed" in r:
             extra = f"; R ≈ {_num(r['replicates_needed'])} would resolve it"
         if "samples_per_client_needed" in r:
-            extra = f"; |D_i| ≈ {_num(r['samples_per_client_needed'])} would resolve it"
+            n = r["samples_per_client_needed"]
+            extra = (f"; |D_i| ≈ {_num(n)} would resolve it" if isinstance(n, (int, float)) and math.isfinite(n)
+                     else "; no sample size resolves it (population gap 0)")
         parts.append(r["why"] + extra)
     return " ".join(parts)
 
