@@ -44,7 +44,7 @@ def test_local_mim_rv_is_one_over_n_minus_one(ctx):
     res = theorems.rv_bound_level(ctx, "exact", "MIM", "local")
     assert res.verdict is Verdict.FAILS
     # the smallest admissible hidden constant grows like d^(4/5)
-    assert res.numbers["coordinates"]["[c]"]["loglog_slope_of_constant"] == pytest.approx(0.8, abs=0.05)
+    assert res.numbers["coordinates"]["[N]\\{i}"]["loglog_slope_of_constant"] == pytest.approx(0.8, abs=0.05)
 
 
 def test_fl_mim_rv_is_uniform_one_over_n_on_class_axes(ctx):

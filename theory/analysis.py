@@ -3,12 +3,16 @@
 An :class:`Analysis` computes each X matrix, aggregate and solution subspace once, for the
 ``exact`` level (population moments) and the ``sampled`` level (one sampled data set per
 client, one sampled pair of views per sample), so that the claim checks stay cheap.
+The sampled level is replicated: :meth:`Analysis.with_replicate` gives the same study on an
+independent draw (replicate r of the named streams of ``theory.sampler``), sharing the exact
+quantities; :meth:`Analysis.identification` says whether a sampled cell's subspace estimates
+the population one (``theory.stats``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -18,11 +22,11 @@ from .aggregate import aggregate, fl_weights
 from .errors import require
 from .model import ModelConfig
 from .circulant import CirculantLowRank, default_window
-from .rv import (IncompleteSpectrumError, Sensitivity, Spectrum, Subspace, sensitivity, solution_subspace, spectrum,
-                 structured_spectrum)
-from .structured import BlockScalar
-from .sampler import ClientData, sample_clients
-from .structured import SymMatrix
+from .rv import (IncompleteSpectrumError, Sensitivity, Spectrum, Subspace, count_positive, sensitivity,
+                 solution_subspace, spectrum, structured_spectrum)
+from .sampler import ClientData, sample_clients, stream_rng
+from .stats import IDENTIFICATION_FACTOR, Identification
+from .structured import BlockScalar, SymMatrix, as_dense, spectral_norm
 from .xmatrix import OBJECTIVES, empirical_x, exact_x
 
 FRAMEWORKS: tuple[str, ...] = ("local", "decl", "fl")
@@ -48,6 +52,7 @@ class Analysis:
     seed: int = 0
     rtol: float = 1e-9
     config_at: Callable[[int], ModelConfig] | None = None
+    replicate: int = 0
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -55,14 +60,32 @@ class Analysis:
                 f"a graph on N={self.cfg.n_clients} clients", self.topology.n)
 
     # ---- data ---------------------------------------------------------------
-    @cached_property
+    @property
     def data(self) -> tuple[ClientData, ...]:
-        return sample_clients(self.cfg, self.seed)
+        return self._memo(("data", self.replicate), lambda: sample_clients(self.cfg, self.seed,
+                                                                           replicate=self.replicate))  # type: ignore[return-value]
 
     def _memo(self, key: tuple, fn: Callable[[], object]) -> object:
         if key not in self._cache:
             self._cache[key] = fn()
         return self._cache[key]
+
+    def _rep(self, level: str) -> tuple:
+        """Cache-key suffix: sampled quantities belong to one replicate, exact ones to all."""
+        return (self.replicate,) if level == "sampled" else ()
+
+    def with_replicate(self, replicate: int) -> "Analysis":
+        """The same study on replicate ``replicate`` of the sampled data (exact quantities shared)."""
+        if replicate == self.replicate:
+            return self
+        return Analysis(self.cfg, self.topology, self.seed, self.rtol, self.config_at, replicate, self._cache)
+
+    def forget_replicate(self, replicate: int) -> None:
+        """Drop the cached sampled quantities of one replicate (here and at the other dimensions)."""
+        for key in [k for k in self._cache if k and k[0] == "at"]:
+            self._cache[key].forget_replicate(replicate)
+        for key in [k for k in self._cache if _is_replicate_key(k, replicate)]:
+            del self._cache[key]
 
     # ---- X matrices ---------------------------------------------------------
     def x_local(self, level: str, objective: str) -> tuple[SymMatrix, ...]:
@@ -74,11 +97,12 @@ class Analysis:
                 return tuple(exact_x(self.cfg, i, objective) for i in range(self.cfg.n_clients))
             out = []
             for cd in self.data:
-                rng = np.random.default_rng([self.cfg.seed, 3, self.seed, cd.client, OBJECTIVES.index(objective)])
+                rng = stream_rng(self.cfg, self.seed, "views", cd.client, OBJECTIVES.index(objective),
+                                 replicate=self.replicate)
                 out.append(empirical_x(self.cfg, cd.x, objective, rng))
             return tuple(out)
 
-        return self._memo(("x", level, objective), build)  # type: ignore[return-value]
+        return self._memo(("x", level, objective) + self._rep(level), build)  # type: ignore[return-value]
 
     def weights(self, framework: str, topology: graphs.Topology | None = None) -> np.ndarray:
         require(framework in ("decl", "fl"), "framework", "'decl' or 'fl'", framework)
@@ -90,7 +114,7 @@ class Analysis:
                  topology: graphs.Topology | None = None) -> SymMatrix:
         top = topology or self.topology
         w = self.weights(framework, top)
-        key = ("xg", level, objective, _weights_key(w))
+        key = ("xg", level, objective, _weights_key(w)) + self._rep(level)
         return self._memo(key, lambda: aggregate(self.x_local(level, objective), w))  # type: ignore[return-value]
 
     # ---- subspaces, RV and sensitivity --------------------------------------
@@ -105,8 +129,8 @@ class Analysis:
     def _cell_key(self, level: str, objective: str, framework: str, client: int,
                   topology: graphs.Topology | None) -> tuple:
         if framework == "local":
-            return (level, objective, "local", client)
-        return (level, objective, "global", _weights_key(self.weights(framework, topology or self.topology)))
+            return (level, objective, "local", client) + self._rep(level)
+        return (level, objective, "global", _weights_key(self.weights(framework, topology or self.topology))) + self._rep(level)
 
     def spectrum(self, level: str, objective: str, framework: str, client: int = 0,
                  topology: graphs.Topology | None = None, complete: bool = False) -> Spectrum:
@@ -144,6 +168,53 @@ class Analysis:
 
         return self._memo(key, build)  # type: ignore[return-value]
 
+    def n_positive(self, level: str, objective: str, framework: str, client: int = 0,
+                   topology: graphs.Topology | None = None) -> int:
+        """The number of eigenvalues of the cell's X above the tie tolerance, all of them counted
+        (by the inertia of X - tol I when the leading part of a dense spectrum is all positive)."""
+        spec = self.spectrum(level, objective, framework, client, topology)
+        tol = self.rtol * max(float(np.max(np.abs(spec.values))), 1e-300)
+        if spec.complete or np.any(spec.values <= tol):
+            return int(np.sum(spec.mult[spec.values > tol]))
+        key = ("npos",) + self._cell_key(level, objective, framework, client, topology)
+        return self._memo(key, lambda: count_positive(  # type: ignore[return-value]
+            self.matrix(level, objective, framework, client, topology), tol))
+
+    def deviation(self, objective: str, framework: str, client: int = 0,
+                  topology: graphs.Topology | None = None) -> float:
+        """‖X̂ - X‖₂ of a cell: the measured sampling deviation of this replicate."""
+        key = ("dev",) + self._cell_key("sampled", objective, framework, client, topology)
+        return self._memo(key, lambda: spectral_norm(  # type: ignore[return-value]
+            as_dense(self.matrix("sampled", objective, framework, client, topology))
+            - as_dense(self.matrix("exact", objective, framework, client, topology))))
+
+    def identification(self, objective: str, framework: str, client: int = 0,
+                       topology: graphs.Topology | None = None) -> Identification:
+        """Does the sampled minimiser subspace of this cell estimate the population one?
+
+        A cell the exact level finds ILL-POSED (a population tie at the cut) is a tie here too.
+        Otherwise the population eigengap is taken at the sampled subspace's own cut (its rank
+        r̂): λ_r̂ - λ_{r̂+1} of the exact X; a gap <= 2 ‖X̂ - X‖₂ is a near-tie, the sampled
+        subspace not identified (see ``theory.stats``). When r̂ exceeds the population rank (the
+        sample's noise makes eigenvalues positive that are 0 in the population) that gap is 0
+        and no sample size resolves it."""
+        key = ("ident",) + self._cell_key("sampled", objective, framework, client, topology)
+
+        def build() -> Identification:
+            sub_s = self.subspace("sampled", objective, framework, client, topology=topology)
+            sub_e = self.subspace("exact", objective, framework, client, topology=topology)
+            name = f"{objective}/{framework}" + (f"/client {client}" if framework == "local" else "")
+            n = self.cfg.samples_per_client
+            ranks = (sub_s.rank, sub_e.rank)
+            if not sub_e.well_posed:  # the exact level finds this cell ILL-POSED
+                return Identification("tie", 0.0, math.nan, n, name, *ranks)
+            gap = _gap_at(sub_e.spec, sub_s.rank)
+            dev = self.deviation(objective, framework, client, topology)
+            status = "identified" if gap > IDENTIFICATION_FACTOR * dev else "near-tie"
+            return Identification(status, max(gap, 0.0), dev, n, name, *ranks)
+
+        return self._memo(key, build)  # type: ignore[return-value]
+
     def coords(self, name: str, client: int | None = None) -> list[int]:
         """Coordinate sets: "[c]" as printed, "[N]" the class axes, "rare" the rare axes,
         "[N]\\i" the class axes without the client's own (Theorem 4.2.1)."""
@@ -165,9 +236,12 @@ class Analysis:
         return sensitivity(sub, self.coords(coords, client))
 
     # ---- graph families for Cor 4.5 and Thm 4.6 ------------------------------
-    @cached_property
+    @property
     def graph_family(self) -> dict[str, list[graphs.Topology]]:
-        """Regular graphs (ring up to complete) and irregular graphs of increasing |Ā|."""
+        """Regular graphs (ring up to complete) and irregular graphs of increasing |Ā| (shared by replicates)."""
+        return self._memo(("graph_family",), self._graph_family)  # type: ignore[return-value]
+
+    def _graph_family(self) -> dict[str, list[graphs.Topology]]:
         n = self.cfg.n_clients
         regular: list[graphs.Topology] = []
         for deg in range(2 if n > 3 else n - 1, n):
@@ -197,4 +271,27 @@ class Analysis:
         cfg = self.config_at(d)  # type: ignore[misc]
         require(cfg.n_clients == self.cfg.n_clients, "config_at", "a factory that keeps N fixed", cfg.n_clients)
         key = ("at", d)
-        return self._memo(key, lambda: Analysis(cfg, self.topology, self.seed, self.rtol, self.config_at))  # type: ignore[return-value]
+        base = self._memo(key, lambda: Analysis(cfg, self.topology, self.seed, self.rtol, self.config_at))
+        return base.with_replicate(self.replicate)  # type: ignore[union-attr]
+
+
+def _is_replicate_key(key: tuple, replicate: int) -> bool:
+    """Keys of cached sampled quantities of ``replicate`` (their last entry is the replicate)."""
+    if not key or key[0] == "at":
+        return False
+    if key[0] == "data":
+        return key[1] == replicate
+    return "sampled" in key and key[-1] == replicate
+
+
+def _gap_at(spec: Spectrum, r: int) -> float:
+    """λ_r - λ_{r+1} (1-based, with multiplicities) of a spectrum; +inf when r = 0 or r = d."""
+    if r <= 0 or r >= spec.d:
+        return math.inf
+    cum = np.cumsum(spec.mult)
+    j = int(np.searchsorted(cum, r))
+    if cum[j] > r:
+        return 0.0
+    if j + 1 >= len(spec.values):
+        return math.inf if spec.complete else float(spec.values[j] - spec.values[-1])
+    return float(spec.values[j] - spec.values[j + 1])

@@ -66,6 +66,30 @@ def _rat(x: float) -> sp.Rational:
 
 
 @dataclass(frozen=True)
+class PrintedParams:
+    """The numbers at which a printed derivation is evaluated.
+
+    ``constants`` overrides :data:`printed.DEFAULT_CONSTANTS` by name (C_M, C_C, K_M, K_C);
+    ``p``, ``Abar`` (|Ā|), ``kappa`` (N = κ d^(1/20)); ``N``, when given, only checks
+    2 <= |Ā| <= N; for CL2 exactly one of ``trH`` (a constant) or ``eta`` (tr(H) = η d);
+    ``source`` "theorem" or "proof" forms; ``d_max`` and ``grid_per_decade`` set the grid
+    cross-check of the thresholds (0 skips it). Ranges are checked where the derivation uses
+    them, with errors naming the parameter.
+    """
+
+    constants: Mapping[str, float] | None = None
+    p: float = 0.75
+    Abar: float = 3.0
+    N: float | None = None
+    kappa: float = 4.0
+    trH: float | None = None
+    eta: float | None = None
+    source: str = "theorem"
+    d_max: float = D_MAX
+    grid_per_decade: int = GRID_PER_DECADE
+
+
+@dataclass(frozen=True)
 class _Point:
     """Exact numeric values for substitution, and how tr(H) scales."""
 
@@ -74,17 +98,9 @@ class _Point:
     echo: dict[str, float | str]
 
 
-def _resolve(
-    methods: tuple[str, ...],
-    constants: Mapping[str, float] | None,
-    *,
-    p_: float,
-    abar: float,
-    n_clients: float | None,
-    kappa_: float,
-    trh: float | None,
-    eta_: float | None,
-) -> _Point:
+def _resolve(methods: tuple[str, ...], params: "PrintedParams") -> _Point:
+    constants, p_, abar, n_clients = params.constants, params.p, params.Abar, params.N
+    kappa_, trh, eta_ = params.kappa, params.trH, params.eta
     pr.check_parameter("p", p_)
     pr.check_parameter("Abar", abar)
     pr.check_parameter("kappa", kappa_)
@@ -359,21 +375,7 @@ def _check_grid(grid_per_decade: int) -> None:
     )
 
 
-def thm44_printed(
-    framework: str,
-    variant: str,
-    constants: Mapping[str, float] | None = None,
-    *,
-    p: float = 0.75,
-    Abar: float = 3.0,
-    N: float | None = None,
-    kappa: float = 4.0,
-    trH: float | None = None,
-    eta: float | None = None,
-    source: str = "theorem",
-    d_max: float = D_MAX,
-    grid_per_decade: int = GRID_PER_DECADE,
-) -> Derivation:
+def derive_thm44(framework: str, variant: str, params: PrintedParams = PrintedParams()) -> Derivation:
     """Theorem 4.4 (Eqs. 65-77) on the printed sensitivities: is s^C > s^M for all large d?
 
     ``framework`` in ("decl", "fl"); ``variant`` "CL1" or "CL2" (then exactly one of ``trH``,
@@ -396,11 +398,11 @@ def thm44_printed(
     """
     require(framework in GLOBAL_FRAMEWORKS, "framework", f"one of {GLOBAL_FRAMEWORKS}", framework)
     require(variant in CL_VARIANTS, "variant", f"one of {CL_VARIANTS}", variant)
-    require(source in pr.SOURCES, "source", f"one of {pr.SOURCES}", source)
-    _check_d_max(d_max)
-    _check_grid(grid_per_decade)
-    pt = _resolve((variant,), constants, p_=p, abar=Abar, n_clients=N, kappa_=kappa, trh=trH, eta_=eta)
-    g = _thm44_generic(framework, variant, source, pt.linear_trh)
+    require(params.source in pr.SOURCES, "source", f"one of {pr.SOURCES}", params.source)
+    _check_d_max(params.d_max)
+    _check_grid(params.grid_per_decade)
+    pt = _resolve((variant,), params)
+    g = _thm44_generic(framework, variant, params.source, pt.linear_trh)
     v = pt.values
     s_m, s_c = g["s_M"].subs(v), g["s_C"].subs(v)  # type: ignore[attr-defined]
     diff = s_c - s_m
@@ -415,7 +417,7 @@ def thm44_printed(
     numbers: dict[str, float | str] = {
         "framework": framework,
         "variant": variant,
-        "source": source,
+        "source": params.source,
         **pt.echo,
         "sM_order": float(g["eM"]),  # type: ignore[arg-type]
         "sM_order_str": str(g["eM"]),
@@ -435,7 +437,7 @@ def thm44_printed(
         "scaled_limit": _f(scaled) if scaled.is_finite else str(scaled),
         "scaled_limit_expr": str(g["scaled_limit"]),
         "threshold_d": thr,
-        "threshold_d_grid": _grid_or_skip(diff, True, d_max, grid_per_decade),
+        "threshold_d_grid": _grid_or_skip(diff, True, params.d_max, params.grid_per_decade),
         "last_d_holding": last,
         "closed_form": _f(closed[1].subs(v)) if closed else "n/a",  # type: ignore[index]
         "closed_form_expr": str(closed[1]) if closed else "n/a",  # type: ignore[index]
@@ -453,7 +455,7 @@ def thm44_printed(
         else f"s^C > s^M fails for arbitrarily large d (last at d = {_fmt(last)})"
     )
     statement = (
-        f"Thm 4.4 printed ({framework}, {variant} vs MIM, {source} forms"
+        f"Thm 4.4 printed ({framework}, {variant} vs MIM, {params.source} forms"
         + (f", {trh_txt}" if variant == "CL2" else "")
         + f"): s^M ~ d^({g['eM']}), s^C ~ d^({g['eC']}), lim s^C/s^M = {ratio}; "
         f"s^C - s^M ~ ({g['cdiff']}) d^({g['ediff']}), coefficient {numbers['diff_sign_generic']} for all "
@@ -486,18 +488,7 @@ def _cor45_generic(method: str, source: str, linear: bool) -> dict[str, sp.Expr 
     return {"s": s, "deriv": deriv, "sign": sign, "bound_den": bound_den, "closed": closed}
 
 
-def cor45_printed(
-    method: str,
-    constants: Mapping[str, float] | None = None,
-    *,
-    p: float = 0.75,
-    Abar: float = 3.0,
-    N: float | None = None,
-    kappa: float = 4.0,
-    trH: float | None = None,
-    eta: float | None = None,
-    source: str = "theorem",
-) -> Derivation:
+def derive_cor45(method: str, params: PrintedParams = PrintedParams()) -> Derivation:
     """Corollary 4.5: sign of d s_Dec / d|Ā| for the printed DecL sensitivity (Eq. 62, 63 or 64).
 
     numbers: ``derivative_expr``, ``derivative_sign`` (for all admissible parameters and d
@@ -507,9 +498,9 @@ def cor45_printed(
     is negative wherever it exists.
     """
     require(method in pr.METHODS, "method", f"one of {pr.METHODS}", method)
-    require(source in pr.SOURCES, "source", f"one of {pr.SOURCES}", source)
-    pt = _resolve((method,), constants, p_=p, abar=Abar, n_clients=N, kappa_=kappa, trh=trH, eta_=eta)
-    g = _cor45_generic(method, source, pt.linear_trh)
+    require(params.source in pr.SOURCES, "source", f"one of {pr.SOURCES}", params.source)
+    pt = _resolve((method,), params)
+    g = _cor45_generic(method, params.source, pt.linear_trh)
     v = pt.values
     den_from = _exact_threshold(g["bound_den"].subs(v), strict=True)
     vac = _nonvacuous_from(g["s"].subs(v))
@@ -518,7 +509,7 @@ def cor45_printed(
     holds = None if sign == "undetermined" else sign == "negative"
     numbers: dict[str, float | str] = {
         "method": method,
-        "source": source,
+        "source": params.source,
         **pt.echo,
         "derivative_expr": str(g["deriv"]),
         "derivative_sign": sign,
@@ -529,7 +520,7 @@ def cor45_printed(
         "nonvacuous_from_d": vac,
     }
     statement = (
-        f"Cor 4.5 printed ({method}, {source} form): d s_Dec/d|Abar| = {g['deriv']}, {sign} wherever defined; "
+        f"Cor 4.5 printed ({method}, {params.source} form): d s_Dec/d|Abar| = {g['deriv']}, {sign} wherever defined; "
         f"the printed denominator is positive for d > {_fmt(den_from)} and the bound informative for d > {_fmt(vac)}."
     )
     return Derivation("cor4.5", holds, statement, numbers)
@@ -567,20 +558,7 @@ def _thm46_generic(method: str, source: str, linear: bool) -> dict[str, sp.Expr 
     }
 
 
-def thm46_printed(
-    method: str,
-    constants: Mapping[str, float] | None = None,
-    *,
-    p: float = 0.75,
-    Abar: float = 3.0,
-    N: float | None = None,
-    kappa: float = 4.0,
-    trH: float | None = None,
-    eta: float | None = None,
-    source: str = "theorem",
-    d_max: float = D_MAX,
-    grid_per_decade: int = GRID_PER_DECADE,
-) -> Derivation:
+def derive_thm46(method: str, params: PrintedParams = PrintedParams()) -> Derivation:
     """Theorem 4.6 (Eqs. 78-89) on the printed sensitivities: s_Dec >= s_Fed for all large d,
     with equality when |A_i| = N.
 
@@ -595,17 +573,17 @@ def thm46_printed(
     ``holds``: the leading coefficient of s_Dec - s_Fed is positive and the residual is 0.
     """
     require(method in pr.METHODS, "method", f"one of {pr.METHODS}", method)
-    require(source in pr.SOURCES, "source", f"one of {pr.SOURCES}", source)
-    _check_d_max(d_max)
-    _check_grid(grid_per_decade)
-    pt = _resolve((method,), constants, p_=p, abar=Abar, n_clients=N, kappa_=kappa, trh=trH, eta_=eta)
-    g = _thm46_generic(method, source, pt.linear_trh)
+    require(params.source in pr.SOURCES, "source", f"one of {pr.SOURCES}", params.source)
+    _check_d_max(params.d_max)
+    _check_grid(params.grid_per_decade)
+    pt = _resolve((method,), params)
+    g = _thm46_generic(method, params.source, pt.linear_trh)
     v = pt.values
     s_dec, s_fed = g["s_dec"].subs(v), g["s_fed"].subs(v)  # type: ignore[union-attr]
     cdiff_num = g["cdiff"].subs(v)  # type: ignore[union-attr]
     diff = s_dec - s_fed
     thr = _exact_threshold(diff, strict=False)
-    thr_grid = _grid_or_skip(diff, False, d_max, grid_per_decade)
+    thr_grid = _grid_or_skip(diff, False, params.d_max, params.grid_per_decade)
     closed = g["closed"]
     if closed is not None:
         d_star = _f(closed.subs(v))
@@ -617,7 +595,7 @@ def thm46_printed(
     equality = residual == 0
     numbers: dict[str, float | str] = {
         "method": method,
-        "source": source,
+        "source": params.source,
         **pt.echo,
         "sDec_order": float(g["edec"]),  # type: ignore[arg-type]
         "sDec_order_str": str(g["edec"]),  # type: ignore[arg-type]
@@ -638,7 +616,7 @@ def thm46_printed(
         "sFed_nonvacuous_from_d": _nonvacuous_from(s_fed),
     }
     statement = (
-        f"Thm 4.6 printed ({method}, {source} forms): s_Dec - s_Fed ~ ({g['cdiff']}) d^({numbers['diff_order_str']}), "
+        f"Thm 4.6 printed ({method}, {params.source} forms): s_Dec - s_Fed ~ ({g['cdiff']}) d^({numbers['diff_order_str']}), "
         f"coefficient {numbers['diff_sign_generic']} for all admissible parameters; at these numbers s_Dec >= s_Fed "
         + (f"for all d >= {_fmt(thr)}" if math.isfinite(thr) else "fails for arbitrarily large d")
         + f" (grid {_fmt(thr_grid)}, closed form {_fmt(closed_value)}; with the Eq. 37-implied K it is "
@@ -650,21 +628,7 @@ def thm46_printed(
 
 
 # ---- vacuity -----------------------------------------------------------------------
-def vacuity_threshold(
-    method: str,
-    framework: str,
-    constants: Mapping[str, float] | None = None,
-    *,
-    p: float = 0.75,
-    Abar: float = 3.0,
-    N: float | None = None,
-    kappa: float = 4.0,
-    trH: float | None = None,
-    eta: float | None = None,
-    source: str = "theorem",
-    d_max: float = D_MAX,
-    grid_per_decade: int = GRID_PER_DECADE,
-) -> Derivation:
+def derive_vacuity(method: str, framework: str, params: PrintedParams = PrintedParams()) -> Derivation:
     """Smallest d from which the printed lower bound 1 - s lies in (0, 1) for all larger d.
 
     Claim ids ``thm4.2-<framework>`` (MIM) and ``thm4.3-<framework>`` (CL). numbers:
@@ -673,23 +637,23 @@ def vacuity_threshold(
     """
     require(method in pr.METHODS, "method", f"one of {pr.METHODS}", method)
     require(framework in pr.FRAMEWORKS, "framework", f"one of {pr.FRAMEWORKS}", framework)
-    _check_d_max(d_max)
-    _check_grid(grid_per_decade)
-    pt = _resolve((method,), constants, p_=p, abar=Abar, n_clients=N, kappa_=kappa, trh=trH, eta_=eta)
-    s = _linear(pr.sensitivity(method, framework, source), pt.linear_trh).subs(pt.values)
-    den = _linear(pr.bound_denominator(method, framework, source), pt.linear_trh).subs(pt.values)
+    _check_d_max(params.d_max)
+    _check_grid(params.grid_per_decade)
+    pt = _resolve((method,), params)
+    s = _linear(pr.sensitivity(method, framework, params.source), pt.linear_trh).subs(pt.values)
+    den = _linear(pr.bound_denominator(method, framework, params.source), pt.linear_trh).subs(pt.values)
     thr = _nonvacuous_from(s)
     numbers: dict[str, float | str] = {
         "method": method,
         "framework": framework,
-        "source": source,
+        "source": params.source,
         **pt.echo,
         "threshold_d": thr,
-        "threshold_d_grid": _grid_or_skip(s * (1 - s), True, d_max, grid_per_decade),
+        "threshold_d_grid": _grid_or_skip(s * (1 - s), True, params.d_max, params.grid_per_decade),
         "denominator_positive_from_d": _exact_threshold(den, strict=True),
     }
     claim = ("thm4.2-" if method == "MIM" else "thm4.3-") + framework
-    statement = f"Printed lower bound ({method}, {framework}, {source} form) lies in (0, 1) for all d > {_fmt(thr)}."
+    statement = f"Printed lower bound ({method}, {framework}, {params.source} form) lies in (0, 1) for all d > {_fmt(thr)}."
     return Derivation(claim, math.isfinite(thr), statement, numbers)
 
 
@@ -781,3 +745,27 @@ __all__ = [
     "thm46_printed",
     "vacuity_threshold",
 ]
+
+
+# ---- keyword forms ------------------------------------------------------------------
+# The keyword signatures these derivations had before PrintedParams, for callers written
+# against them (tests/test_printed.py): each builds the parameter object and delegates.
+def thm44_printed(framework: str, variant: str, constants: Mapping[str, float] | None = None, **kw: object) -> Derivation:
+    """:func:`derive_thm44` with the parameters as keywords (see :class:`PrintedParams`)."""
+    return derive_thm44(framework, variant, PrintedParams(constants, **kw))  # type: ignore[arg-type]
+
+
+def cor45_printed(method: str, constants: Mapping[str, float] | None = None, **kw: object) -> Derivation:
+    """:func:`derive_cor45` with the parameters as keywords (see :class:`PrintedParams`)."""
+    return derive_cor45(method, PrintedParams(constants, **kw))  # type: ignore[arg-type]
+
+
+def thm46_printed(method: str, constants: Mapping[str, float] | None = None, **kw: object) -> Derivation:
+    """:func:`derive_thm46` with the parameters as keywords (see :class:`PrintedParams`)."""
+    return derive_thm46(method, PrintedParams(constants, **kw))  # type: ignore[arg-type]
+
+
+def vacuity_threshold(method: str, framework: str, constants: Mapping[str, float] | None = None,
+                      **kw: object) -> Derivation:
+    """:func:`derive_vacuity` with the parameters as keywords (see :class:`PrintedParams`)."""
+    return derive_vacuity(method, framework, PrintedParams(constants, **kw))  # type: ignore[arg-type]

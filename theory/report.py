@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import textwrap
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -30,6 +31,10 @@ def report_dict(ctx: Context, results: Sequence[ClaimResult], elapsed_s: float) 
         "exact_grid": list(ctx.exact_grid),
         "sampled_grid": list(ctx.sampled_grid),
         "sampled": ctx.sampled,
+        "replicates": ctx.stats.replicates,
+        "k": ctx.stats.k,
+        "limit_d_max": ctx.limit_d_max,
+        "limit_dense_d_max": ctx.limit_dense_d_max,
         "git_revision": git_revision(),
         "elapsed_s": round(elapsed_s, 3),
     }
@@ -62,6 +67,8 @@ def render_text(report: dict[str, Any], summary_only: bool = False, width: int =
         f"d={p['d']} N={p['N']} c={p['c']} p={p['p']} tau={p['tau']:.4g} mu={p['mu']:.4g} |D_i|={p['samples_per_client']} "
         f"q={p['q_mode']} rare axes={p['rare_axes']} H={p['augmentation']} seed={p['seed']}",
         f"graph: {p['topology']} |Ā|={p['mean_connectivity']:.4g}   revision {p['git_revision']}   {p['elapsed_s']:.1f} s",
+        (f"sampled level: R={p['replicates']} independent replicates, mean ± SE; HOLDS/FAILS only beyond "
+         f"k={p['k']:g} SE, else INCONCLUSIVE" if p.get("sampled") else "sampled level: skipped"),
         "",
     ]
     if not summary_only:
@@ -74,6 +81,13 @@ def render_text(report: dict[str, Any], summary_only: bool = False, width: int =
                     continue
                 lines.append(f"{c['id'] if lvl == 'printed' else '':<24} {lvl:<8} {lv['verdict']:<10} "
                              + _cut(lv["summary"], width - 45))
+                if isinstance(lv.get("readings"), dict):  # an asymptotic claim: "at this d" and "as d grows"
+                    rd = lv["readings"]
+                    text = f"at this d {rd['at_d']}, as d grows {rd['as_d_grows']}: {rd['text']}"
+                    wrapped = textwrap.wrap(text, width - 45)
+                    if len(wrapped) > 2:
+                        wrapped = [wrapped[0], _cut(" ".join(wrapped[1:]), width - 45)]
+                    lines.extend(f"{'':<45}" + w for w in wrapped)
             lines.append("")
     counts: dict[str, dict[str, int]] = {lvl: {} for lvl in LEVELS}
     for c in report["claims"]:

@@ -22,13 +22,30 @@ class ClientData:
     labels: np.ndarray
 
 
-def client_rng(cfg: ModelConfig, seed: int, client: int) -> np.random.Generator:
-    """Independent stream per (model seed, sampling seed, client)."""
-    return np.random.default_rng([cfg.seed, 2, seed, client])
+# Named seed streams of the sampled level: what each decides, and the number that keys it.
+STREAMS: dict[str, int] = {"data": 2, "views": 3}
+
+
+def stream_rng(cfg: ModelConfig, seed: int, name: str, *key: int, replicate: int = 0) -> np.random.Generator:
+    """The generator of stream ``name`` for (model seed, sampling seed, ``key``, replicate).
+
+    Streams are SeedSequence entropies [cfg.seed, STREAMS[name], seed, *key] (+ [replicate] for
+    replicate >= 1): two names, keys or replicates never share a stream. Replicate 0 has the key
+    the single-draw sampler always used, so its draws are unchanged.
+    """
+    require(name in STREAMS, "name", f"one of {tuple(STREAMS)}", name)
+    require(isinstance(replicate, (int, np.integer)) and replicate >= 0, "replicate", "an integer >= 0", replicate)
+    entropy = [cfg.seed, STREAMS[name], seed, *map(int, key)] + ([int(replicate)] if replicate else [])
+    return np.random.default_rng(entropy)
+
+
+def client_rng(cfg: ModelConfig, seed: int, client: int, replicate: int = 0) -> np.random.Generator:
+    """Independent data stream per (model seed, sampling seed, client, replicate)."""
+    return stream_rng(cfg, seed, "data", client, replicate=replicate)
 
 
 def sample_client(cfg: ModelConfig, client: int, seed: int, n_frequent: int | None = None,
-                  n_rare: int | None = None) -> ClientData:
+                  n_rare: int | None = None, replicate: int = 0) -> ClientData:
     """Draw |D_i| independent samples of client ``client`` (Assumption A.7).
 
     Class 2i:   x =  e_i - τ Σ_{k≠i} q_k e_k + μ ξ
@@ -43,7 +60,7 @@ def sample_client(cfg: ModelConfig, client: int, seed: int, n_frequent: int | No
     nr = cfg.n_rare if n_rare is None else int(n_rare)
     require(nf >= 1, "n_frequent", "an integer >= 1", nf)
     require(nr >= 0, "n_rare", "an integer >= 0", nr)
-    rng = client_rng(cfg, seed, client)
+    rng = client_rng(cfg, seed, client, replicate)
     d, i = cfg.d, client
     total = 2 * nf + nr
     x = cfg.mu * rng.standard_normal((total, d))
@@ -64,6 +81,6 @@ def sample_client(cfg: ModelConfig, client: int, seed: int, n_frequent: int | No
 
 
 def sample_clients(cfg: ModelConfig, seed: int, n_frequent: int | None = None,
-                   n_rare: int | None = None) -> tuple[ClientData, ...]:
-    """All N client data sets, each from its own stream of ``seed``."""
-    return tuple(sample_client(cfg, i, seed, n_frequent, n_rare) for i in range(cfg.n_clients))
+                   n_rare: int | None = None, replicate: int = 0) -> tuple[ClientData, ...]:
+    """All N client data sets, each from its own stream of ``seed`` (and replicate)."""
+    return tuple(sample_client(cfg, i, seed, n_frequent, n_rare, replicate) for i in range(cfg.n_clients))

@@ -17,14 +17,17 @@ class Verdict(str, Enum):
     FAILS = "FAILS"
     VACUOUS = "VACUOUS"
     ILL_POSED = "ILL-POSED"
+    INCONCLUSIVE = "INCONCLUSIVE"
     NA = "N/A"
 
     def __str__(self) -> str:
         return self.value
 
 
-# When sub-checks are combined into one verdict, the most severe wins.
-_SEVERITY = {Verdict.FAILS: 4, Verdict.ILL_POSED: 3, Verdict.VACUOUS: 2, Verdict.HOLDS: 1, Verdict.NA: 0}
+# When sub-checks are combined into one verdict, the most severe wins: one cell that FAILS beyond
+# the noise makes a claim fail; a cell that is undecided (INCONCLUSIVE) keeps a claim from holding.
+_SEVERITY = {Verdict.FAILS: 5, Verdict.ILL_POSED: 4, Verdict.INCONCLUSIVE: 3, Verdict.VACUOUS: 2,
+             Verdict.HOLDS: 1, Verdict.NA: 0}
 
 
 def combine(verdicts: Iterable[Verdict]) -> Verdict:
@@ -65,6 +68,9 @@ class LevelResult:
     verdict: Verdict
     summary: str
     numbers: Mapping[str, Any] = field(default_factory=dict)
+    # the signed deciding margins behind the verdict (``theory.stats.Decision``), from which
+    # the sampled level's verdict over replicates is computed; not part of the JSON itself
+    decisions: tuple[Any, ...] = field(default=(), compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"verdict": self.verdict.value, "summary": self.summary, **jsonable(dict(self.numbers))}

@@ -2,7 +2,10 @@
 
 Each claim of ``theory.claims.registry`` is checked at the printed, exact and sampled
 levels; the report prints one row per claim and level with the verdict and key numbers,
-then a summary of where the paper and the exact model disagree.
+then a summary of where the paper and the exact model disagree. The sampled level is a
+statistic over ``--replicates`` independent draws, with verdicts only beyond ``--k`` standard
+errors (``theory.stats``); asymptotic claims carry an "as d grows" reading at the exact level
+(``theory.claims.limits``) up to ``--limit-d-max`` / ``--limit-dense-d-max``.
 
 Exit status: 0 when the report was produced (1 with ``--strict`` when a claim FAILS),
 2 with a one-line message on bad input.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
 import os
 import sys
@@ -23,14 +27,16 @@ from . import graphs
 from .analysis import Analysis
 from .claims.common import dimension_grid
 from .claims.context import Context
-from .claims.registry import claim_ids, merge_levels, run_claims
+from .claims.registry import aggregate_replicates, claim_ids, run_claims, run_replicate, with_sampled
 from .errors import ParameterError, require
 from .model import ModelConfig, paper_config
 from .report import render_text, report_dict
+from .stats import DEFAULT_K, DEFAULT_REPLICATES, Settings
 from .threads import blas_threads
-from .verdict import ClaimResult
+from .verdict import ClaimResult, LevelResult
 
 TOPOLOGIES = ("ring", "complete", "regular", "er", "abar", "path", "star")
+LIMIT_FACTOR = 8  # default reach of the "as d grows" readings: d, 2d, ..., 8d (structured exact X)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the sampled level: the way to run at very large d (the printed and exact levels are "
                         "structured, O(d log d); e.g. --d 1048576 --no-sampled takes about a minute), while the sampled "
                         "level holds d x d matrices and is refused, with the largest d this machine can hold, beyond it")
+    st = p.add_argument_group("sampled level (a statistic over independent replicates)")
+    st.add_argument("--replicates", type=int, default=DEFAULT_REPLICATES,
+                    help="independent draws of data, masks and views, R >= 2; every sampled number is reported as "
+                         f"mean ± standard error over them (default {DEFAULT_REPLICATES})")
+    st.add_argument("--k", type=float, default=DEFAULT_K,
+                    help="a sampled HOLDS/FAILS needs every deciding margin beyond k standard errors, otherwise "
+                         f"INCONCLUSIVE (default {DEFAULT_K:g})")
+    lim = p.add_argument_group("limit readings of the asymptotic claims (Thms 4.2-4.4, Cor 4.5, Thm 4.6)")
+    lim.add_argument("--limit-d-max", type=int, default=None,
+                     help="largest d of the 'as d grows' grid d, 2d, 4d, ... for block-structured exact X "
+                          f"matrices (default {LIMIT_FACTOR} d)")
+    lim.add_argument("--limit-dense-d-max", type=int, default=None,
+                     help="the same for exact X matrices the exact level holds dense (CL2 with a non-circulant "
+                          "user H): O(d^3) each (default d, i.e. no growth reading for them)")
     p.add_argument("--train", action="store_true",
                    help="add trained linear models (JAX, linear_models) to the sampled level")
     p.add_argument("--json", metavar="PATH", default=None, help="write the full report as JSON to PATH")
@@ -143,14 +163,24 @@ def make_context(args: argparse.Namespace) -> Context:
     check_size(args, cfg)
     an = Analysis(cfg, top, seed=args.seed, config_at=config_at)
     d = cfg.d
+    stats = Settings(args.replicates, args.k)
+    lim_max = LIMIT_FACTOR * d if args.limit_d_max is None else args.limit_d_max
+    dense_max = d if args.limit_dense_d_max is None else args.limit_dense_d_max
+    require(lim_max >= d, "--limit-d-max", f"an integer >= d = {d}", lim_max)
+    require(dense_max >= d, "--limit-dense-d-max", f"an integer >= d = {d}", dense_max)
     floor = max(32, cfg.support_size + 2, cfg.c + 2)
+    above = int(math.floor(math.log2(lim_max / d) + 1e-9))
+    dense_above = int(math.floor(math.log2(dense_max / d) + 1e-9))
     return Context(
         analysis=an,
         constants=_parse_constants(args.const),
         sampled=not args.no_sampled,
-        exact_grid=tuple(dimension_grid(d, below=3, above=3, floor=floor)),
-        dense_grid=tuple(dimension_grid(d, below=2, above=0, floor=floor)),
+        exact_grid=tuple(dimension_grid(d, below=3, above=above, floor=floor)),
+        dense_grid=tuple(dimension_grid(d, below=2, above=dense_above, floor=floor)),
         sampled_grid=tuple(dimension_grid(d, below=2, above=0, floor=floor)),
+        stats=stats,
+        limit_d_max=lim_max,
+        limit_dense_d_max=dense_max,
     )
 
 
@@ -182,10 +212,29 @@ def _worker_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+_WORKER_CONTEXT: dict[str, Context] = {}
+
+
+def _worker_ctx(args: argparse.Namespace) -> Context:
+    """The (deterministic) context of this worker process, built once: the exact quantities it
+    caches are shared by every task the worker runs."""
+    key = repr(sorted(vars(args).items()))
+    if key not in _WORKER_CONTEXT:
+        _WORKER_CONTEXT.clear()
+        _WORKER_CONTEXT[key] = make_context(args)
+    return _WORKER_CONTEXT[key]
+
+
 def _run_levels(args: argparse.Namespace, ids: list[str] | None, levels: tuple[str, ...]) -> list[ClaimResult]:
-    """One worker of ``--jobs 2``: rebuild the (deterministic) context and run some levels."""
+    """A task of ``--jobs 2``: some levels other than the sampled one."""
     with blas_threads(args.threads):
-        return run_claims(make_context(args), ids, levels=levels)
+        return run_claims(_worker_ctx(args), ids, levels=levels)
+
+
+def _run_replicate(args: argparse.Namespace, ids: list[str] | None, replicate: int) -> dict[str, LevelResult]:
+    """A task of ``--jobs 2``: the sampled checks on one replicate."""
+    with blas_threads(args.threads):
+        return run_replicate(_worker_ctx(args), ids, replicate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -215,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     done = {"n": 0}
-    total = (len(ids) if ids else len(claim_ids())) * 3
+    total = (len(ids) if ids else len(claim_ids())) * (2 + (ctx.stats.replicates if ctx.sampled else 1))
 
     def progress(cid: str, level: str) -> None:
         done["n"] += 1
@@ -226,9 +275,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.jobs == 2 and ctx.sampled:
             if not args.quiet and sys.stderr.isatty():
                 print("[printed and exact levels | sampled level, in 2 processes]", end="", file=sys.stderr, flush=True)
+            # tasks: the printed and exact levels (longest, first), then one per sampled replicate,
+            # taken by whichever of the two workers is free; replicate r's draws do not depend on
+            # which process runs it, so the report equals that of --jobs 1
             with ProcessPoolExecutor(max_workers=2, mp_context=_worker_context()) as pool:
-                parts = [pool.submit(_run_levels, args, ids, lv) for lv in (("printed", "exact"), ("sampled",))]
-                results = merge_levels([f.result() for f in parts])
+                head = pool.submit(_run_levels, args, ids, ("printed", "exact"))
+                reps = [pool.submit(_run_replicate, args, ids, r) for r in range(ctx.stats.replicates)]
+                results = with_sampled(head.result(), aggregate_replicates(ctx, ids, [f.result() for f in reps]))
         else:
             results = run_claims(ctx, ids, progress)
         if ctx.sampled and args.train:

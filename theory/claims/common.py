@@ -13,6 +13,8 @@ from ..verdict import Verdict
 # admissible constant C*(d) over the d-grid is at most this. The exact forms of this model
 # give slopes within 0.05 of 0 when bounded and at least 0.3 when they grow.
 BOUNDED_SLOPE = 0.1
+# Relative residual below which two exact matrices count as equal.
+REL_TOL = 1e-6
 # Sensitivities closer than this are treated as equal (they are sums of squared
 # eigenvector entries, accurate to ~1e-13).
 S_TOL = 1e-9
