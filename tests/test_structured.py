@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from theory import graphs
+from theory import analysis, graphs
 from theory.analysis import Analysis
 from theory.augmentation import parse_augmentation
 from theory.circulant import CirculantLowRank, blur_basis, leading_spectrum, symbol_spectrum
@@ -15,6 +15,13 @@ from theory.rv import solution_subspace, spectrum, structured_spectrum
 from theory.structured import (as_dense, diagonal, entry, frobenius_sq, half_sq_distance_to_gram, left_multiply,
                                minus_diagonal, spectral_norm, trace, weighted_sum)
 from theory.xmatrix import exact_x
+
+
+@pytest.fixture(autouse=True)
+def _structured_at_every_d(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests compare the structured solver with the dense one, so Analysis must use it
+    below its dense crossover too."""
+    monkeypatch.setattr(analysis, "DENSE_CROSSOVER_D", 0)
 
 
 def _analysis(d: int, aug: str = "blur", topology: str = "abar", n: int = 6) -> Analysis:

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from theory import xmatrix
+from theory import analysis, xmatrix
 from theory.claims.registry import run_claims
 from theory.structured import as_dense
 from theory.verify import build_parser, main, make_context
@@ -76,6 +76,7 @@ def _close(a, b, path: str = "") -> None:  # noqa: ANN001 - JSON-like trees
 
 
 def test_exact_level_at_512_equals_the_dense_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(analysis, "DENSE_CROSSOVER_D", 0)  # the structured solver even at small d
     structured = _exact(["--d", "512", "--no-sampled"], same_grids=True)
     original = xmatrix.dissimilar_x
     monkeypatch.setattr(xmatrix, "dissimilar_x", lambda aug, m: as_dense(original(aug, m)))

@@ -30,6 +30,14 @@ from .structured import BlockScalar, SymMatrix, as_dense, spectral_norm
 from .xmatrix import OBJECTIVES, empirical_x, exact_x
 
 FRAMEWORKS: tuple[str, ...] = ("local", "decl", "fl")
+
+# Up to this d the spectrum of a circulant-plus-low-rank X (CL2 with a circulant H) is taken
+# from its dense form: measured per cell on this 2-core machine (1 BLAS thread), the leading
+# c + 16 eigenpairs by LAPACK take 0.005 / 0.017 / 0.08 / 0.74 s at d = 256 / 512 / 1024 / 2048,
+# the structured solver (theory.circulant) 0.04-0.1 s for an FL cell and up to ~0.4 s for a
+# local one. Both agree to 1e-10 in r and s (tests/test_structured.py); set to 0 to force the
+# structured solver everywhere (tests/test_verify_structured.py does).
+DENSE_CROSSOVER_D = 1024
 COORDINATE_SETS: tuple[str, ...] = ("[c]", "[N]", "rare")
 
 
@@ -141,6 +149,8 @@ class Analysis:
         if have is not None and (have.complete or not complete):
             return have
         x = self.matrix(level, objective, framework, client, topology)
+        if isinstance(x, CirculantLowRank) and self.cfg.d <= DENSE_CROSSOVER_D:
+            x = x.dense()  # small d: LAPACK on the dense matrix is faster than the secular solver
         if isinstance(x, CirculantLowRank):  # circulant H: O(d log d), leading part with its tie (never complete)
             if have is None:
                 self._cache[key] = structured_spectrum(x, self.cfg.c, self.rtol, self.window)
