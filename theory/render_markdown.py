@@ -33,7 +33,7 @@ def finding(claim: Mapping[str, Any]) -> str:
     already state it."""
     levels = claim["levels"]
     lv = next((levels[k] for k in ("exact", "sampled", "printed") if k in levels and levels[k]["verdict"] != "N/A"),
-              next(iter(levels.values())))
+              next(levels[k] for k in LEVELS if k in levels))
     text = lv["summary"]
     rd = lv.get("readings")
     if isinstance(rd, Mapping) and "as d grows" not in text and "Readings" not in text:
@@ -98,3 +98,19 @@ def render_markdown(report: Mapping[str, Any], table_only: bool = False) -> str:
     for c in report["claims"]:
         lines += ["", *section(c)]
     return "\n".join(lines) + "\n"
+
+
+def digest(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a report that :func:`findings_table` reads (parameters, and per claim and level
+    the verdict, summary and readings): small enough to commit beside README.md, from which the
+    README's table is regenerated and checked (``scripts/findings_table.py``)."""
+    def level(lv: Mapping[str, Any]) -> dict[str, Any]:
+        out = {"verdict": lv["verdict"], "summary": lv["summary"]}
+        rd = lv.get("readings")
+        if isinstance(rd, Mapping):
+            out["readings"] = {k: rd[k] for k in ("at_d", "as_d_grows", "text")}
+        return out
+
+    return {"params": {k: v for k, v in report["params"].items() if k not in _NOT_PARAMS},
+            "claims": [{"id": c["id"], "statement": c["statement"],
+                        "levels": {k: level(v) for k, v in c["levels"].items()}} for c in report["claims"]]}

@@ -59,7 +59,7 @@ def disagreements(claims: list[dict]) -> list[dict]:
 # columns of the text report: claim id, level, verdict, then the wrapped key numbers
 CLAIM_W, LEVEL_W, VERDICT_W = 24, 8, 12
 INDENT = CLAIM_W + LEVEL_W + VERDICT_W + 3
-MIN_WIDTH, MAX_WIDTH, DEFAULT_WIDTH = 60, 1000, 100
+MIN_WIDTH, MAX_WIDTH, DEFAULT_WIDTH = 80, 1000, 100
 
 
 def wrap(text: str, width: int, indent: int = 0, first: str | None = None) -> list[str]:
@@ -76,7 +76,7 @@ def render_text(report: dict[str, Any], summary_only: bool = False, width: int =
     """The report as text, every cell in full: long cells wrap under their column at ``width``."""
     p = report["params"]
     lines = [
-        "Verification of Chen et al. (ICLR 2026), linear model of Section 3.2",
+        *wrap("Verification of Chen et al. (ICLR 2026), linear model of Section 3.2", width, 2, first=""),
         *wrap(f"d={p['d']} N={p['N']} c={p['c']} p={p['p']} tau={p['tau']:.4g} mu={p['mu']:.4g} "
               f"|D_i|={p['samples_per_client']} q={p['q_mode']} rare axes={p['rare_axes']} H={p['augmentation']} "
               f"seed={p['seed']}", width, 2, first=""),
