@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write the full report as JSON to PATH (with --explain: plus the explanations, key 'explain')")
     out.add_argument("--strict", action="store_true", help="exit 1 when any claim FAILS at any level")
     out.add_argument("--quiet", action="store_true", help="print only the summary; no progress")
-    out.add_argument("--width", type=int, default=None,
+    out.add_argument("--width", type=int, default=None, metavar="N",
                      help=f"text width in columns, {MIN_WIDTH}-{MAX_WIDTH}: long cells wrap under their column, "
                           f"nothing is cut (default: the terminal's width, {DEFAULT_WIDTH} when stdout is not a terminal)")
     out.add_argument("--explain", action="append", default=[], metavar="ID",
