@@ -114,9 +114,11 @@ def _forms(cid: str) -> list[tuple[str, str, str, str]]:
     return []
 
 
-def printed_forms(cid: str, ctx: Any | None) -> list[dict[str, Any]]:  # ctx: theory.claims.context.Context
+def printed_forms(cid: str, ctx: Any | None, exact: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """The printed closed forms of a claim, pretty-printed, with their value at this configuration
-    and the exact quantity they stand for (s over [c] and [N] on this run's graph, or min r)."""
+    (``ctx``: the run's ``theory.claims.context.Context``) and the exact quantity they stand for:
+    s over [c] and [N] on this run's graph, or, for a bound on r, the exact level's min r cells
+    (from ``exact``, the claim's exact level in the report)."""
     from .claims import printed_level  # the printed constants of this configuration
 
     out = []
@@ -133,6 +135,9 @@ def printed_forms(cid: str, ctx: Any | None) -> list[dict[str, Any]]:  # ctx: th
                 row["exact"] = {cs: ctx.analysis.sensitivity("exact", method, fw, cs, topology=top).to_dict()
                                 for cs in ("[c]", "[N]")}
                 row["exact_graph"] = ctx.analysis.topology.name if fw == "decl" else "FL"
+        if kind == "bound" and exact:
+            row["exact_r_min"] = [(path, v) for path, v in level_cells(exact) if path.endswith("r_min")
+                                  and (path.startswith(method) or not path.startswith(("CL1", "CL2")))]
         out.append(row)
     return out
 
@@ -214,7 +219,8 @@ def explain(report: Mapping[str, Any], cid: str, argv: Sequence[str] = (), ctx: 
                                 for r in lv["decisions"]]
         levels[lvl] = entry
     return {"id": cid, "statement": claim["statement"], "paper": PAPER_REFS.get(cid, ""),
-            "reproduce": command(argv, cid), "printed_forms": printed_forms(cid, ctx), "levels": levels,
+            "reproduce": command(argv, cid),
+            "printed_forms": printed_forms(cid, ctx, claim["levels"].get("exact")), "levels": levels,
             "counterexamples": counterexamples(cid, claim["levels"], argv)}
 
 
@@ -232,7 +238,11 @@ def render_explain(ex: Mapping[str, Any], width: int) -> str:
                 lines += wrap(f"printed value here: {f['printed_value']:.6g}", width, 6, first="    ")
             for cs, s in (f.get("exact") or {}).items():
                 lines += wrap(f"exact s over {cs} on {f['exact_graph']}: {_s_text(s)}", width, 6, first="    ")
-    lines += ["", "Counterexamples" + ("" if ex["counterexamples"] else ": none")]
+            for path, v in f.get("exact_r_min", ()):
+                lines += wrap(f"exact {path} = {v}", width, 6, first="    ")
+    fails = any(e["verdict"] == "FAILS" for e in ex["levels"].values())
+    lines += ["", "Counterexamples" + ("" if ex["counterexamples"] else
+                                       ": none named by this claim's checks" + ("; the failing cells are below" if fails else ""))]
     for ce in ex["counterexamples"]:
         lines += wrap(f"{ce['level']} level, {ce['where']}: {ce['description']}", width, 4, first="  - ")
         if ce.get("edges"):
