@@ -76,6 +76,12 @@ def test_strict_exits_nonzero_on_a_failing_claim():
     (["--d", "64", "--n-frequent", "0"], "n_frequent:"),
     (["--d", "64", "--claims", "thm9.9"], "--claims:"),
     (["--d", "64", "--const", "C_M=-1"], "--const:"),
+    (["--d", "64", "--width", "20"], "--width:"),
+    (["--d", "64", "--explain", "thm9.9"], "--explain:"),
+    (["--d", "64", "--explain", "thm4.6", "--format", "markdown"], "--format:"),
+    (["--d", "64", "--table-only"], "--table-only:"),
+    (["--d", "64", "--edges", "0-1,2-3"], "--edges:"),
+    (["--d", "64", "--edges", "0-9"], "--edges:"),
 ])
 def test_bad_input_exits_2_with_one_line(argv, needle, capsys):
     assert main(argv) == 2

@@ -18,9 +18,10 @@ import json
 import math
 import multiprocessing
 import os
+import shutil
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Sequence
 
 from . import graphs
@@ -30,7 +31,10 @@ from .claims.context import Context
 from .claims.registry import aggregate_replicates, claim_ids, run_claims, run_replicate, with_sampled
 from .errors import ParameterError, require
 from .model import ModelConfig, paper_config
-from .report import render_text, report_dict
+from .io import atomic_write_text
+from .explain import explain, options_argv, render_explain
+from .render_markdown import render_markdown
+from .report import DEFAULT_WIDTH, MAX_WIDTH, MIN_WIDTH, render_text, report_dict
 from .stats import DEFAULT_K, DEFAULT_REPLICATES, Settings
 from .threads import blas_threads
 from .verdict import ClaimResult, LevelResult
@@ -64,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "abar (random connected graph with the target |Ā|), path, star (default abar)")
     g.add_argument("--abar", type=float, default=None,
                    help="target average connectivity |Ā| in [2, N] (default (N+2)/2 rounded down to a reachable value)")
+    g.add_argument("--edges", default=None, metavar="I-J,...",
+                   help="the DecL graph as an explicit edge list on clients 0..N-1, e.g. 0-1,1-2,2-3 (replaces "
+                        "--topology; the reproducing commands of --explain use it for randomly drawn graphs)")
     p.add_argument("--seed", type=int, default=0, help="seed of the model, the graph and the sampled data (default 0)")
     p.add_argument("--const", action="append", default=[], metavar="NAME=VALUE",
                    help="value of a hidden constant of the printed bounds: C_M, C_C (O-terms), K_M, K_C (Θ-terms); "
@@ -89,9 +96,25 @@ def build_parser() -> argparse.ArgumentParser:
                           "user H): O(d^3) each (default d, i.e. no growth reading for them)")
     p.add_argument("--train", action="store_true",
                    help="add trained linear models (JAX, linear_models) to the sampled level")
-    p.add_argument("--json", metavar="PATH", default=None, help="write the full report as JSON to PATH")
-    p.add_argument("--strict", action="store_true", help="exit 1 when any claim FAILS at any level")
-    p.add_argument("--quiet", action="store_true", help="print only the summary")
+    out = p.add_argument_group("output")
+    out.add_argument("--json", metavar="PATH", default=None,
+                     help="write the full report as JSON to PATH (with --explain: plus the explanations, key 'explain')")
+    out.add_argument("--strict", action="store_true", help="exit 1 when any claim FAILS at any level")
+    out.add_argument("--quiet", action="store_true", help="print only the summary; no progress")
+    out.add_argument("--width", type=int, default=None, metavar="N",
+                     help=f"text width in columns, {MIN_WIDTH}-{MAX_WIDTH}: long cells wrap under their column, "
+                          f"nothing is cut (default: the terminal's width, {DEFAULT_WIDTH} when stdout is not a terminal)")
+    out.add_argument("--explain", action="append", default=[], metavar="ID",
+                     help="print everything about claim ID instead of the table: every level and cell, margins "
+                          "(mean ± SE), both readings, the printed forms next to the exact quantities, the paper's "
+                          "equations and each counterexample with the command that reproduces it; repeatable or "
+                          "a comma list; runs only these claims unless --claims says more")
+    out.add_argument("--format", choices=("text", "markdown"), default="text",
+                     help="text (default) or markdown: a summary table and one section per claim, byte-stable for "
+                          "the same inputs (no timings), for a paper's appendix or a review")
+    out.add_argument("--out", metavar="PATH", default=None, help="write the text or markdown report to PATH instead of stdout")
+    out.add_argument("--table-only", action="store_true",
+                     help="with --format markdown: only the findings table (the one in README.md)")
     p.add_argument("--threads", type=int, default=1,
                    help="BLAS threads per process, 0 for the library's default (default 1: see benchmarks/bench_verify.py)")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
@@ -125,7 +148,25 @@ def build_config(args: argparse.Namespace, d: int | None = None) -> ModelConfig:
         q_mode=args.q_mode, rare_axis=args.rare_axis, augmentation=args.augmentation, seed=args.seed)
 
 
+def parse_edges(text: str, n: int) -> graphs.Topology:
+    """``--edges 0-1,1-2``: the graph on clients 0..n-1 with these edges (connected, as every DecL graph)."""
+    allowed = f"a comma list of edges I-J between clients 0..{n - 1} (N = {n})"
+    pairs = []
+    for item in (s.strip() for s in text.split(",") if s.strip()):
+        a, sep, b = item.partition("-")
+        require(sep == "-" and a.strip().isdigit() and b.strip().isdigit(), "--edges", allowed, item)
+        pairs.append((int(a), int(b)))
+    require(bool(pairs), "--edges", allowed, text)
+    require(all(0 <= i < n and 0 <= j < n and i != j for i, j in pairs), "--edges", allowed, text)
+    try:
+        return graphs.from_edges(n, pairs, name="edges")
+    except ParameterError as exc:  # e.g. not connected: name the option the user wrote
+        raise ParameterError("--edges", f"a connected graph on all N = {n} clients ({exc})", text) from None
+
+
 def build_topology(args: argparse.Namespace, n: int) -> graphs.Topology:
+    if args.edges is not None:
+        return parse_edges(args.edges, n)
     if args.abar is not None:
         require(2.0 <= args.abar <= n, "--abar", f"in [2, N={n}]", args.abar)
     abar = args.abar if args.abar is not None else float(max(2, (n + 2) // 2))
@@ -237,16 +278,60 @@ def _run_replicate(args: argparse.Namespace, ids: list[str] | None, replicate: i
         return run_replicate(_worker_ctx(args), ids, replicate)
 
 
+def _ids(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def output_width(args: argparse.Namespace) -> int:
+    """--width, else the terminal's width when stdout is a terminal, else DEFAULT_WIDTH."""
+    if args.width is not None:
+        require(MIN_WIDTH <= args.width <= MAX_WIDTH, "--width", f"an integer in [{MIN_WIDTH}, {MAX_WIDTH}]", args.width)
+        return args.width
+    if sys.stdout.isatty():
+        return max(MIN_WIDTH, min(MAX_WIDTH, shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns))
+    return DEFAULT_WIDTH
+
+
+class Progress:
+    """Levels and claims done, on stderr, only when stderr is a terminal, not --quiet, and the
+    run has taken more than ``after_s`` seconds (a short run prints nothing)."""
+
+    def __init__(self, total: int, enabled: bool, after_s: float = 2.0) -> None:
+        self.total, self.enabled, self.after_s = total, enabled, after_s
+        self.done, self.t0, self.shown = 0, time.perf_counter(), False
+
+    def __call__(self, what: str, level: str, steps: int = 1) -> None:
+        self.done += steps
+        if self.enabled and time.perf_counter() - self.t0 > self.after_s:
+            self.shown = True
+            print(f"\r[{self.done:3d}/{self.total}] {what:<26} {level:<16}", end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.shown:
+            print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         ctx = make_context(args)
         ids = None
+        valid = ", ".join(claim_ids())
         if args.claims:
-            ids = [s.strip() for s in args.claims.split(",") if s.strip()]
+            ids = _ids(args.claims)
             unknown = sorted(set(ids) - set(claim_ids()))
-            require(not unknown, "--claims", f"ids among {', '.join(claim_ids())}", ",".join(unknown))
+            require(not unknown, "--claims", f"ids among {valid}", ",".join(unknown))
+        explained = [i for item in args.explain for i in _ids(item)]
+        unknown = sorted(set(explained) - set(claim_ids()))
+        require(not unknown, "--explain", f"ids among {valid}", ",".join(unknown))
+        require(not args.explain or explained, "--explain", f"ids among {valid}", ",".join(args.explain))
+        explained = list(dict.fromkeys(explained))
+        if explained:
+            ids = list(dict.fromkeys((ids or []) + explained))
+            require(args.format == "text", "--format", "text with --explain (--json holds the same content)", args.format)
+        require(not args.table_only or args.format == "markdown", "--table-only", "used with --format markdown", True)
+        width = output_width(args)
         if args.train:
             require(not args.no_sampled, "--train", "used without --no-sampled (it adds to the sampled level)", True)
             try:
@@ -255,48 +340,58 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ParameterError("--train", "used with jax installed (pip install -e '.[linear]')", str(exc)) from None
         threads = blas_threads(args.threads)
         require(args.jobs in (1, 2), "--jobs", "1 or 2", args.jobs)
-        if args.json:
-            parent = os.path.dirname(os.path.abspath(args.json))
-            require(os.path.isdir(parent), "--json", "a path in an existing folder", args.json)
+        for flag, path in (("--json", args.json), ("--out", args.out)):
+            if path:
+                parent = os.path.dirname(os.path.abspath(path))
+                require(os.path.isdir(parent), flag, "a path in an existing folder", path)
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
     t0 = time.perf_counter()
-    done = {"n": 0}
-    total = (len(ids) if ids else len(claim_ids())) * (2 + (ctx.stats.replicates if ctx.sampled else 1))
-
-    def progress(cid: str, level: str) -> None:
-        done["n"] += 1
-        if not args.quiet and sys.stderr.isatty():
-            print(f"\r[{done['n']:3d}/{total}] {cid:<26} {level:<8}", end="", file=sys.stderr, flush=True)
+    n_claims = len(ids) if ids else len(claim_ids())
+    progress = Progress(n_claims * (2 + (ctx.stats.replicates if ctx.sampled else 1)),
+                        enabled=not args.quiet and sys.stderr.isatty())
 
     with threads:
         if args.jobs == 2 and ctx.sampled:
-            if not args.quiet and sys.stderr.isatty():
-                print("[printed and exact levels | sampled level, in 2 processes]", end="", file=sys.stderr, flush=True)
             # tasks: the printed and exact levels (longest, first), then one per sampled replicate,
             # taken by whichever of the two workers is free; replicate r's draws do not depend on
             # which process runs it, so the report equals that of --jobs 1
             with ProcessPoolExecutor(max_workers=2, mp_context=_worker_context()) as pool:
                 head = pool.submit(_run_levels, args, ids, ("printed", "exact"))
                 reps = [pool.submit(_run_replicate, args, ids, r) for r in range(ctx.stats.replicates)]
+                names = {head: ("printed, exact", "levels done", 2 * n_claims)}
+                names.update({f: (f"sampled {r + 1}/{ctx.stats.replicates}", "replicate done", n_claims)
+                              for r, f in enumerate(reps)})
+                for fut in as_completed(names):
+                    what, level, steps = names[fut]
+                    progress(what, level, steps)
                 results = with_sampled(head.result(), aggregate_replicates(ctx, ids, [f.result() for f in reps]))
         else:
             results = run_claims(ctx, ids, progress)
         if ctx.sampled and args.train:
             from .training import trained_checks  # optional: needs jax
             results = trained_checks(ctx, results)
-    if not args.quiet and sys.stderr.isatty():
-        print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
+    progress.close()
     elapsed = time.perf_counter() - t0
     report = report_dict(ctx, results, elapsed)
-    print(render_text(report, summary_only=args.quiet))
+    run_argv = options_argv(args, vars(parser.parse_args([])),
+                            {a.dest: a.option_strings[0] for a in parser._actions if a.option_strings})
+    if explained:
+        explanations = [explain(report, cid, run_argv, ctx) for cid in explained]
+        report["explain"] = explanations
+        text = "\n\n".join(render_explain(e, width) for e in explanations)
+    elif args.format == "markdown":
+        text = render_markdown(report, table_only=args.table_only)
+    else:
+        text = render_text(report, summary_only=args.quiet, width=width)
+    if args.out:
+        atomic_write_text(args.out, text if text.endswith("\n") else text + "\n")
+    else:
+        print(text)
     if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(report, fh, indent=1)
-        os.replace(tmp, args.json)
+        atomic_write_text(args.json, json.dumps(report, indent=1))
     if args.strict and any(lv["verdict"] == "FAILS" for c in report["claims"] for lv in c["levels"].values()):
         return 1
     return 0
