@@ -81,8 +81,8 @@ class Producer:
 
 
 _T1 = ("--threads", "1")
-_LIN = ("linear_models.sweep", "--no-progress", "--out", "{results}/linear")
-_GRID = ("empirical.run", "--preset", "robustness-grid", "--scale", "smoke", "--threads", "1", "--quiet", "--resume")
+_LIN = ("linear_models.sweep", "--out", "{results}/linear")
+_GRID = ("empirical.run", "--preset", "robustness-grid", "--scale", "smoke", "--threads", "1", "--resume")
 
 PRODUCERS: dict[str, Producer] = {
     p.name: p
@@ -196,7 +196,11 @@ def scale_of(results: Path, name: str) -> dict[str, Any] | None:
 def missing_extra(producer: Producer) -> str | None:
     """The extra whose module is not importable here, or None."""
     module = EXTRA_MODULE[producer.extra]
-    return None if importlib.util.find_spec(module) is not None else producer.extra
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a broken or blocked installation counts as absent
+        found = False
+    return None if found else producer.extra
 
 
 Runner = Callable[[Sequence[str]], int]
@@ -233,6 +237,7 @@ def compute(producer: Producer, scale: str, results: Path, runner: Runner = _sub
         return False
     done = {tuple(s["args"]) for s in state.get("steps", []) if isinstance(s, dict) and "args" in s}
     todo = [c for c in commands if tuple(c) not in done]
+    state_path(results, producer.name).parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(state_path(results, producer.name), state, indent=1)
     for k, args in enumerate(todo, 1):
         line = "python -m " + shlex.join(args)
