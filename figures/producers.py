@@ -135,7 +135,7 @@ PRODUCERS: dict[str, Producer] = {
             steps={
                 "quick": (
                     (*_GRID, "--out", "{results}/runs/robustness-grid",
-                     "--set", "data.max_train=1000", "federation.rounds=2"),
+                     "--set", "data.max_train=2000", "partition.min_size=8", "federation.rounds=2"),
                     ("empirical.summarise_grid", "{results}/runs/robustness-grid", "--baseline", *_T1,
                      "--cache", "{results}/empirical"),
                 ),
@@ -146,8 +146,8 @@ PRODUCERS: dict[str, Producer] = {
                 ),
             },
             settings={
-                "quick": "empirical.run robustness-grid (smoke) with 1,000 MNIST training images and 2 rounds "
-                         "instead of all and 16 (MAE) / 12 (SimSiam): 20 runs, seed 0",
+                "quick": "empirical.run robustness-grid (smoke) with 2,000 MNIST images (1,600 for training, clients "
+                         "of 8 or more) and 2 rounds instead of 10,000 and 16 (MAE) / 12 (SimSiam): 20 runs, seed 0",
                 "paper": "empirical.run robustness-grid at the smoke scale: the README's CPU experiment (MNIST, "
                          "20 clients, 16/12 rounds, seed 0)",
             },
@@ -247,7 +247,7 @@ def compute(producer: Producer, scale: str, results: Path, runner: Runner = _sub
         c1 = os.times()
         wall, cpu = time.perf_counter() - t0, (c1.children_user + c1.children_system) - (c0.children_user + c0.children_system)
         if rc != 0:
-            raise RuntimeError(f"{producer.name}: `{line}` exited with status {rc}; rerun to resume")
+            raise RuntimeError(f"producer {producer.name}: `{line}` exited with status {rc}; rerun to resume")
         state["steps"].append({"args": list(args), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
                                "finished": _now()})
         write_json_atomic(state_path(results, producer.name), state, indent=1)
