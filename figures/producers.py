@@ -158,7 +158,7 @@ PRODUCERS: dict[str, Producer] = {
 # From the measured costs on the 2-CPU machine (README, docs/linear_models.md, docs/empirical.md):
 # theory.curves defaults, the linear sweeps above (147+103+218+82+460+213+546 s) and the grid (~100 CPU-min).
 PAPER_ESTIMATE = "about 2.5 hours on the 2-CPU machine (linear sweeps ~30 min, the empirical grid ~100 min, " \
-                 "theory.curves a few minutes)"
+                 "theory.curves under a minute)"
 
 
 # --------------------------------------------------------------------------- state
