@@ -147,7 +147,8 @@ PRODUCERS: dict[str, Producer] = {
             },
             settings={
                 "quick": "empirical.run robustness-grid (smoke) with 2,000 MNIST images (1,600 for training, clients "
-                         "of 8 or more) and 2 rounds instead of 10,000 and 16 (MAE) / 12 (SimSiam): 20 runs, seed 0",
+                         "of 8 or more) and 2 rounds instead of 10,000 and 16 (MAE) / 12 (SimSiam): 20 runs, seed 0; "
+                         "a pipeline check (at 2 rounds no encoder beat its untrained initialisation, 2026-12-01)",
                 "paper": "empirical.run robustness-grid at the smoke scale: the README's CPU experiment (MNIST, "
                          "20 clients, 16/12 rounds, seed 0)",
             },
