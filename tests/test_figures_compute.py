@@ -114,6 +114,7 @@ def test_damaged_cache_is_reported_not_recomputed(tmp_path: Path, stub_producer:
     assert (results / STUB_CACHE).read_text() == '{"schema": "someone-else/1"}'
 
 
+@pytest.mark.slow
 def test_theory_figures_computed_by_the_real_producer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     tiny = dataclasses.replace(producers.PRODUCERS["theory-curves"],
@@ -156,6 +157,7 @@ sys.meta_path.insert(0, _Block())
 """
 
 
+@pytest.mark.slow
 def test_theory_figures_without_jax_and_torch(tmp_path: Path) -> None:
     """sitecustomize makes jax and torch unimportable in every child process."""
     site = tmp_path / "site"
