@@ -15,8 +15,9 @@
 
 The cache is the folder ``<results>/linear`` of one JSON file per run; nothing is trained
 here. A missing folder, or one without the runs a figure needs, raises
-:class:`figures.style.MissingResults` naming the sweep command that produces them. ``linear_models.checks`` (which needs JAX) is imported
-only when a figure is drawn, so that the other figures need no JAX (:func:`_checks`).
+:class:`figures.style.MissingResults` naming the sweep command that produces them.
+``linear_models.checks`` (which needs JAX) is imported only when a figure is drawn, so that the
+other figures need no JAX (:func:`_checks`).
 """
 
 from __future__ import annotations

@@ -246,7 +246,8 @@ def compute(producer: Producer, scale: str, results: Path, runner: Runner = _sub
         t0, c0 = time.perf_counter(), os.times()
         rc = runner(args)
         c1 = os.times()
-        wall, cpu = time.perf_counter() - t0, (c1.children_user + c1.children_system) - (c0.children_user + c0.children_system)
+        wall = time.perf_counter() - t0
+        cpu = (c1.children_user + c1.children_system) - (c0.children_user + c0.children_system)
         if rc != 0:
             raise RuntimeError(f"producer {producer.name}: `{line}` exited with status {rc}; rerun to resume")
         state["steps"].append({"args": list(args), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),

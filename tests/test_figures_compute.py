@@ -58,7 +58,8 @@ class StubRunner:
 
 @pytest.fixture
 def stub_producer(monkeypatch: pytest.MonkeyPatch) -> producers.Producer:
-    prod = producers.Producer("stub", "core", ("stub",), steps={"quick": (("part",), ("cache",)), "paper": (("cache",),)},
+    prod = producers.Producer("stub", "core", ("stub",),
+                              steps={"quick": (("part",), ("cache",)), "paper": (("cache",),)},
                               settings={"quick": "two tiny steps", "paper": "one step"})
     monkeypatch.setattr(producers, "PRODUCERS", {"stub": prod})
     return prod
