@@ -1,6 +1,8 @@
 # Two entry points for a fresh machine:
 #   make verify   create .venv on first use, install everything, run `python -m theory.verify --d 512`
 #   make test     create .venv on first use, install everything, run the whole test suite
+#   make figures  compute the missing caches at the quick scale (resumable) and draw every figure
+#                 into figures_out/quick (`python -m figures all --compute --scale paper` for the README's)
 PYTHON ?= python3.11
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
@@ -24,7 +26,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 figures: $(STAMP)
-	$(PY) -m figures all
+	OMP_NUM_THREADS=1 $(PY) -m figures all --compute --scale quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

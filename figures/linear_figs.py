@@ -16,11 +16,14 @@
 The cache is the folder ``<results>/linear`` of one JSON file per run; nothing is trained
 here. A missing folder, or one without the runs a figure needs, raises
 :class:`figures.style.MissingResults` naming the sweep command that produces them.
+``linear_models.checks`` (which needs JAX) is imported only when a figure is drawn, so that the
+other figures need no JAX (:func:`_checks`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import math
 from collections import defaultdict
@@ -31,8 +34,6 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-
-from linear_models.checks import PRINTED_RATE, exact_s, family_key, rate_in_d, trained_s
 
 from . import style
 
@@ -50,12 +51,25 @@ REGULAR_COLOR = "#CC79A7"
 
 
 # --------------------------------------------------------------------------- the cache
+def _checks() -> Any:
+    """``linear_models.checks``, imported when a linear figure is drawn: it needs JAX, which the
+    other figures do not; without it :class:`figures.style.MissingExtra` names the extra to install."""
+    try:
+        return importlib.import_module("linear_models.checks")
+    except ModuleNotFoundError as exc:
+        root = (exc.name or "").split(".")[0]
+        if root in ("jax", "jaxlib", "jaxtyping"):
+            raise style.MissingExtra("linear", root) from None
+        raise
+
+
 def _command(command: str, results_dir: Path) -> str:
     return style.producing_command(command, DEFAULT_OUT, Path(results_dir), RELPATH)
 
 
 def load_sweep(results_dir: Path) -> tuple[list[dict[str, Any]], style.Results]:
     """Every cached run of ``<results_dir>/linear`` and one provenance record for the folder."""
+    _checks()  # without JAX: one line naming the extra, before any file is read
     folder = Path(results_dir) / RELPATH
     both = f"{_command(CONNECTIVITY_COMMAND, results_dir)}` and `{_command(SCALING_COMMAND, results_dir)}"
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
@@ -149,8 +163,8 @@ def _s_panel(ax: Axes, runs: Sequence[Mapping[str, Any]]) -> None:
         sel = [r for r in runs if r["config"]["framework"] == fw]
         if not sel:
             continue
-        ex = [exact_s(r) for r in sel]
-        tr = np.array([trained_s(r) for r in sel])
+        ex = [_checks().exact_s(r) for r in sel]
+        tr = np.array([_checks().trained_s(r) for r in sel])
         lo = np.array([e[0] for e in ex])
         hi = np.array([e[1] for e in ex])
         well = np.array([e[2] for e in ex], dtype=bool)
@@ -192,7 +206,7 @@ def rv_trained_vs_exact(results_dir: Path, out_dir: Path) -> list[Path]:
             axes[1, k].set_title(_summary(sample), fontsize=8)
             axes[0, k].set_xlabel(r"exact $r_k$ (population optimum)")
             axes[1, k].set_xlabel(r"$r_k$ of the sample's optimum")
-            if obj in PRINTED_RATE:
+            if obj in _checks().PRINTED_RATE:
                 _s_panel(axes[2, k], sel)
                 axes[2, k].set_xlabel(r"exact $s$ over [c]")
             else:
@@ -215,8 +229,8 @@ def d_families(runs: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], list[
     """(method, framework) -> the families of runs (``checks.family_key``) spanning two or more d."""
     fams: dict[tuple, list[Mapping[str, Any]]] = defaultdict(list)
     for r in runs:
-        if r["config"]["method"] in PRINTED_RATE:
-            fams[family_key(r)].append(r)
+        if r["config"]["method"] in _checks().PRINTED_RATE:
+            fams[_checks().family_key(r)].append(r)
     out: dict[tuple[str, str], list[list[Mapping[str, Any]]]] = defaultdict(list)
     for key in sorted(fams, key=str):
         fam = fams[key]
@@ -235,18 +249,18 @@ def _d_panel(ax: Axes, fams: Sequence[Sequence[Mapping[str, Any]]], method: str,
     styles = ["-", ":", "-."]
     for j, fam in enumerate(fams):
         ds = sorted({int(r["config"]["d"]) for r in fam})
-        by_d = {d: [trained_s(r) for r in fam if int(r["config"]["d"]) == d] for d in ds}
+        by_d = {d: [_checks().trained_s(r) for r in fam if int(r["config"]["d"]) == d] for d in ds}
         for d in ds:
             ax.plot([d] * len(by_d[d]), [_floor(v) for v in by_d[d]], ".", color=color, alpha=0.35, ms=3)
         mean = np.array([float(np.mean(by_d[d])) for d in ds])
         ax.plot(ds, [_floor(v) for v in mean], "o", color=color, ms=4.5, ls="none")
-        ex = [exact_s(next(r for r in fam if int(r["config"]["d"]) == d)) for d in ds]
+        ex = [_checks().exact_s(next(r for r in fam if int(r["config"]["d"]) == d)) for d in ds]
         for d, (lo, hi, well) in zip(ds, ex):
             if well:
                 ax.plot([d], [_floor(lo)], "D", mfc="white", mec="0.2", ms=4, zorder=4)
             else:
                 ax.vlines(d * 1.06, _floor(lo), _floor(hi), color="0.5", lw=1.0)
-        fit = rate_in_d(fam, method)
+        fit = _checks().rate_in_d(fam, method)
         slope = fit.get("trained_slope")
         x = np.array([ds[0], ds[-1]], dtype=float)
         if slope is not None and math.isfinite(slope) and (mean > 0).all():
@@ -254,13 +268,13 @@ def _d_panel(ax: Axes, fams: Sequence[Sequence[Mapping[str, Any]]], method: str,
             xc = math.exp(float(np.mean(np.log(ds))))
             ax.plot(x, centre * (x / xc) ** slope, color=color, ls=styles[j % 3], lw=1.2)
         anchor = _floor(float(mean[0]))
-        ax.plot(x, anchor * (x / x[0]) ** PRINTED_RATE[method], color="black", ls="--", lw=0.9)
+        ax.plot(x, anchor * (x / x[0]) ** _checks().PRINTED_RATE[method], color="black", ls="--", lw=0.9)
         graph = fam[0]["config"].get("graph")
         fits.append({"graph": graph, "d": ds, "verdict": fit["verdict"], "trained_slope": slope,
-                     "slope_se": fit.get("slope_se"), "printed_slope": PRINTED_RATE[method],
+                     "slope_se": fit.get("slope_se"), "printed_slope": _checks().PRINTED_RATE[method],
                      "exact_slope": fit.get("exact_slope"), "n_seeds": fit.get("n_seeds")})
         label = f"fit {slope:+.2f} ± {fit.get('slope_se', math.nan):.2f}" if slope is not None else "no fit"
-        ax.text(0.03, 0.04 + 0.11 * j, f"{label} (printed {PRINTED_RATE[method]:+.1f}): {fit['verdict']}"
+        ax.text(0.03, 0.04 + 0.11 * j, f"{label} (printed {_checks().PRINTED_RATE[method]:+.1f}): {fit['verdict']}"
                 + (f" [{graph}]" if graph else ""), transform=ax.transAxes, fontsize=7, color="0.1")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
@@ -320,7 +334,7 @@ def connectivity_groups(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     groups: dict[tuple, list[Mapping[str, Any]]] = defaultdict(list)
     for r in runs:
         c = r["config"]
-        if c["framework"] == "gossip" and c["method"] in PRINTED_RATE and r.get("graph"):
+        if c["framework"] == "gossip" and c["method"] in _checks().PRINTED_RATE and r.get("graph"):
             groups[tuple(sorted((k, str(v)) for k, v in c.items() if k not in CONN_FREE))].append(r)
 
     def rank(key: tuple) -> tuple:
@@ -341,15 +355,15 @@ def _conn_panel(ax: Axes, gossip: Sequence[Mapping[str, Any]], fed: Sequence[Map
                 cs: str) -> dict[str, Any]:
     note: dict[str, Any] = {}
     if fed:
-        vals = [trained_s(r, cs) for r in fed]
+        vals = [_checks().trained_s(r, cs) for r in fed]
         m, sd = float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
         ax.axhspan(m - sd, m + sd, color=style.FRAMEWORK_COLORS["fl"], alpha=0.12, lw=0)
         ax.axhline(m, color=style.FRAMEWORK_COLORS["fl"], lw=1.1)
-        lo, hi, well = exact_s(fed[0], cs)
+        lo, hi, well = _checks().exact_s(fed[0], cs)
         note["fl_trained"] = [m, sd]
     else:  # no FedAvg runs: K_N with uniform mixing has π = 1/N, the FL weights
         full = [r for r in gossip if r["graph"]["mean_connectivity"] == r["config"]["n_clients"]]
-        lo, hi, well = exact_s(full[0], cs) if full else (math.nan, math.nan, False)
+        lo, hi, well = _checks().exact_s(full[0], cs) if full else (math.nan, math.nan, False)
     if well:
         ax.axhline(lo, color="black", ls="--", lw=1.0)
     elif math.isfinite(lo):
@@ -369,10 +383,10 @@ def _conn_panel(ax: Axes, gossip: Sequence[Mapping[str, Any]], fed: Sequence[Map
         means, sds, ex = [], [], []
         for a in abars:
             at = [r for r in sel if round(r["graph"]["mean_connectivity"], 9) == a]
-            vals = [trained_s(r, cs) for r in at]
+            vals = [_checks().trained_s(r, cs) for r in at]
             means.append(float(np.mean(vals)))
             sds.append(float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0)
-            ex.append([exact_s(r, cs) for r in at])
+            ex.append([_checks().exact_s(r, cs) for r in at])
         x = np.asarray(abars) + dx
         ax.errorbar(x, means, yerr=sds, color=color, marker=marker, ls=ls, lw=0.9,
                     mfc=color if kind == "irregular" else "white", zorder=3)

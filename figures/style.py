@@ -8,6 +8,8 @@
   fixed producer, fixed dpi and svg hash salt), so rerunning on the same results gives
   byte-identical files, and ``<name>.meta.json`` with the config and git revision of the
   results that were plotted.
+* :func:`scale_record` says at which scale (``figures.producers``) the results of a figure were
+  computed; :func:`save` writes it into the sidecar and marks the figure with it.
 * :func:`load_results` reads a cached result and raises :class:`MissingResults` (naming the
   command that produces it) when it is absent or unreadable.
 """
@@ -28,6 +30,8 @@ from matplotlib.figure import Figure
 
 from theory.errors import FileProblem
 from theory.io import parse_json, read_bytes, write_json_atomic
+
+from . import producers
 
 PRODUCER = "dssl-verify figures"
 DPI = 150
@@ -92,6 +96,15 @@ def git_revision(cwd: Path | None = None) -> str:
         return "unknown"
 
 
+class MissingExtra(Exception):
+    """A figure needs a package of an extra that is not installed."""
+
+    def __init__(self, extra: str, module: str) -> None:
+        self.extra = extra
+        self.module = module
+        super().__init__(f"needs {module}, which is not installed: pip install -e '.[{extra}]'")
+
+
 class MissingResults(Exception):
     """A cached result is absent or unreadable; the message names the command that makes it."""
 
@@ -154,17 +167,38 @@ def load_results(results_dir: Path, relpath: str, command: str, default_out: str
 
 
 # --------------------------------------------------------------------------- output
+def scale_record(sources: Sequence[Results]) -> dict[str, Any]:
+    """``{"scale", "settings"}`` of the results a figure is drawn from: the scale recorded by
+    ``python -m figures --compute`` (``figures.producers``) for every source; "mixed" when the
+    sources differ, None when no source was computed by ``--compute`` (e.g. by hand)."""
+    found = [producers.scale_for(s.path) for s in sources]
+    scales = {f["scale"] for f in found if f is not None}
+    if not scales:
+        return {"scale": None, "settings": None}
+    settings = {f["producer"]: f["settings"] for f in found if f is not None}
+    if len(scales) > 1 or None in found:
+        return {"scale": "mixed", "settings": settings}
+    return {"scale": scales.pop(), "settings": settings}
+
+
 def save(fig: Figure, out_dir: Path, name: str, sources: Sequence[Results],
          notes: dict[str, Any] | None = None) -> list[Path]:
     """Write ``name``.pdf, ``name``.png and ``name``.meta.json to ``out_dir``; return their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pdf, png, meta = out_dir / f"{name}.pdf", out_dir / f"{name}.png", out_dir / f"{name}.meta.json"
+    scale = scale_record(sources)
+    if scale["scale"] is not None:
+        fig.text(0.995, 0.002, f"scale: {scale['scale']}" + (" (small settings, not the README's)"
+                                                               if scale["scale"] == "quick" else ""),
+                 ha="right", va="bottom", fontsize=6, color="0.45")
     fig.savefig(pdf, format="pdf", dpi=DPI,
                 metadata={"CreationDate": None, "ModDate": None, "Producer": PRODUCER, "Creator": PRODUCER})
     fig.savefig(png, format="png", dpi=DPI, metadata={"Software": PRODUCER})
     sidecar = {
         "figure": name,
+        "scale": scale["scale"],
+        "scale_settings": scale["settings"],
         "files": [pdf.name, png.name],
         "figures_git_revision": git_revision(),
         "matplotlib": matplotlib.__version__,

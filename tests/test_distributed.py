@@ -152,6 +152,7 @@ def test_torch_backend_outside_torchrun_is_a_clear_error(tmp_path: Path, capsys:
 # --------------------------------------------------------------------------- equivalence
 
 
+@pytest.mark.slow
 def test_fl_and_decl_match_in_process_on_2_and_4_ranks(tmp_path: Path) -> None:
     local([*PAIR, "--out", str(tmp_path / "local")])
     for k in (2, 4):
@@ -168,6 +169,7 @@ def test_fl_and_decl_match_in_process_on_2_and_4_ranks(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- faults, resume
 
 
+@pytest.mark.slow
 def test_dead_rank_stops_run_and_resume_on_other_rank_count_matches(tmp_path: Path) -> None:
     """Rank 1 dies at the start of round 1. Rank 0 learns it twice, at about the same moment:
     gloo's "connection closed" in its next collective and torchrun's SIGTERM. Whichever comes
@@ -204,6 +206,7 @@ def test_dead_rank_stops_run_and_resume_on_other_rank_count_matches(tmp_path: Pa
     }
 
 
+@pytest.mark.slow
 def test_hung_rank_hits_the_timeout_and_every_rank_says_why(tmp_path: Path) -> None:
     """A rank that stops answering: the others' collective times out after --dist-timeout, they
     exit with status 3 and one line; torchrun then stops the hung rank (SIGTERM), which says so."""

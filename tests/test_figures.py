@@ -103,6 +103,7 @@ def test_curves_bad_parameter_exits_2(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 # --------------------------------------------------------------------------- the figures
+@pytest.mark.slow
 def test_all_figures_written(rendered: tuple[Path, dict[str, bytes]], cache: dict) -> None:
     out, files = rendered
     for name in THEORY_FIGURES:
@@ -114,6 +115,7 @@ def test_all_figures_written(rendered: tuple[Path, dict[str, bytes]], cache: dic
         assert meta["results"][0]["git_revision"] == cache["git_revision"]
 
 
+@pytest.mark.slow
 def test_rerun_is_byte_identical(rendered: tuple[Path, dict[str, bytes]], results: Path) -> None:
     out, first = rendered
     assert figures_main(["all", "--results", str(results), "--out", str(out)]) == 0
@@ -235,6 +237,7 @@ def linear_rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
     return root, out, {p.name: p.read_bytes() for p in sorted(out.iterdir())}
 
 
+@pytest.mark.slow
 def test_linear_figures_written_with_fits_and_provenance(linear_rendered: tuple[Path, Path, dict[str, bytes]]) -> None:
     from figures.linear_figs import FIGURES as LINEAR_FIGURES
 

@@ -66,6 +66,7 @@ def test_sampled_configs_cover_the_cells_and_graph_families() -> None:
         sampled_configs(cfg, graphs.ring(5), seed=0)
 
 
+@pytest.mark.slow
 def test_sampled_checks_return_verdicts_for_the_claims(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # the same tiny shapes as tests/test_linear_sweep.py, so that the compiled programs are shared
     cfg = paper_config(32, n_clients=3, n_frequent=20, n_rare=4)

@@ -32,6 +32,7 @@ def _data(method: str, clients: slice = slice(None)) -> Data:
     return Data(x, 0.5 * x if method == "CL2" else None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["CL2", "MAE"])  # views from precomputed H x; a two-factor pytree
 def test_fedavg_with_one_client_is_centralised_training(method: str) -> None:
     data = _data(method, slice(0, 1))
@@ -45,6 +46,7 @@ def test_fedavg_with_one_client_is_centralised_training(method: str) -> None:
     np.testing.assert_array_equal(local.history.loss, fed.history.loss)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sizes", [(1.0, 1.0, 1.0), (1.0, 2.0, 5.0)])
 def test_gossip_on_the_complete_graph_is_fedavg(sizes: tuple[float, ...]) -> None:
     # uniform weights (equal sizes) or data-size weights: both are FedAvg's n_k / Σ n on K_N
