@@ -19,11 +19,20 @@ import numpy as np
 
 from . import graphs
 from .aggregate import aggregate, fl_weights
+from .circulant import CirculantLowRank, default_window
 from .errors import require
 from .model import ModelConfig
-from .circulant import CirculantLowRank, default_window
-from .rv import (IncompleteSpectrumError, Sensitivity, Spectrum, Subspace, count_positive, sensitivity,
-                 solution_subspace, spectrum, structured_spectrum)
+from .rv import (
+    IncompleteSpectrumError,
+    Sensitivity,
+    Spectrum,
+    Subspace,
+    count_positive,
+    sensitivity,
+    solution_subspace,
+    spectrum,
+    structured_spectrum,
+)
 from .sampler import ClientData, sample_clients, stream_rng
 from .stats import IDENTIFICATION_FACTOR, Identification
 from .structured import BlockScalar, SymMatrix, as_dense, spectral_norm

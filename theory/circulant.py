@@ -377,7 +377,6 @@ class CirculantLowRank:
 
     # ---- entries and norms -------------------------------------------------------
     def entry(self, i: int, j: int) -> float:
-        b = self.basis
         circ = float(np.fft.irfft(self.symbol_half(), n=self.d)[(i - j) % self.d])
         qi = self._q_row(i)
         qj = self._q_row(j)

@@ -33,7 +33,7 @@ import sympy as sp
 
 from . import printed as pr
 from .errors import ParameterError, require
-from .printed import Abar, A_i, C_C, C_M, K_M, d, eta, kappa, p, trH
+from .printed import C_C, C_M, K_M, A_i, Abar, d, eta, kappa, p, trH
 
 D_MIN = 2.0
 D_MAX = 1e80

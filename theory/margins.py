@@ -54,9 +54,10 @@ class MarginCurve:
     """The deciding margin of one claim cell against d (see the module docstring).
 
     ``value[i]`` is the margin at ``d[i]`` (None when ILL-POSED), always inside [``low[i]``,
-    ``high[i]``] (for ILL-POSED cells computed with lumped ties, an enclosure: ``theory.circulant``). ``sign_pattern`` has one character per d: ``+``/``-`` (the interval is beyond
-    ±SIGN_TOL), ``0`` (well posed and within SIGN_TOL of 0), ``?`` (an ILL-POSED interval
-    containing 0). ``last_sign_change`` is the last pair of consecutive determined d whose signs
+    ``high[i]``] (for ILL-POSED cells computed with lumped ties, an enclosure: ``theory.circulant``).
+    ``sign_pattern`` has one character per d: ``+``/``-`` (the interval is beyond ±SIGN_TOL),
+    ``0`` (well posed and within SIGN_TOL of 0), ``?`` (an ILL-POSED interval containing 0).
+    ``last_sign_change`` is the last pair of consecutive determined d whose signs
     differ. ``rate`` is the least-squares exponent of |margin| ~ d^rate over the top two decades of
     the grid (well-posed values, and midpoints of ILL-POSED intervals known to 10 %; None with
     fewer than 3 such points), ``reading`` a one-line verdict on the

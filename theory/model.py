@@ -49,7 +49,7 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import ParameterError, require
+from .errors import require
 
 QMode = Literal["per-sample", "per-class"]
 RareAxis = Literal["class-index", "owner"]

@@ -30,9 +30,9 @@ from .claims.common import dimension_grid
 from .claims.context import Context
 from .claims.registry import aggregate_replicates, claim_ids, run_claims, run_replicate, with_sampled
 from .errors import ParameterError, require
-from .model import ModelConfig, paper_config
-from .io import atomic_write_text
 from .explain import explain, options_argv, render_explain
+from .io import atomic_write_text
+from .model import ModelConfig, paper_config
 from .render_markdown import render_markdown
 from .report import DEFAULT_WIDTH, MAX_WIDTH, MIN_WIDTH, render_text, report_dict
 from .stats import DEFAULT_K, DEFAULT_REPLICATES, Settings

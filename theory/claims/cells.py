@@ -12,7 +12,6 @@ from ..graphs import Topology
 from ..stats import Identification, worst_identification
 from . import limits
 
-
 CL_VARIANTS = ("CL1", "CL2")
 
 

@@ -62,9 +62,10 @@ def _monotone_verdict(series: list[dict]) -> tuple[Verdict, str]:
     drop = pts[0]["s"] - pts[-1]["s"]
     if worst > S_TOL:
         return Verdict.FAILS, f"s increases by up to {worst:.3g} as |Ā| grows"
+    span = f"|Ā|={pts[0]['mean_connectivity']:.3g} to {pts[-1]['mean_connectivity']:.3g}"
     if drop <= S_TOL:
-        return Verdict.FAILS, f"s does not decrease (change {-drop:.3g} from |Ā|={pts[0]['mean_connectivity']:.3g} to {pts[-1]['mean_connectivity']:.3g})"
-    return Verdict.HOLDS, f"s falls by {drop:.3g} from |Ā|={pts[0]['mean_connectivity']:.3g} to {pts[-1]['mean_connectivity']:.3g}"
+        return Verdict.FAILS, f"s does not decrease (change {-drop:.3g} from {span})"
+    return Verdict.HOLDS, f"s falls by {drop:.3g} from {span}"
 
 
 @claim('cor4.5',

@@ -18,7 +18,6 @@ from .base import Claim, claim, register
 from .common import BOUNDED_SLOPE, REL_TOL, loglog_slope
 from .context import Context
 
-
 P = sp.Symbol("p", positive=True)
 
 
