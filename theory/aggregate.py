@@ -33,7 +33,7 @@ def fl_weights(n_clients: int, sizes: Sequence[float] | None = None) -> np.ndarr
     return s / s.sum()
 
 
-def aggregate(xs: Sequence[SymMatrix], weights: Sequence[float]) -> SymMatrix:
+def aggregate(xs: Sequence[SymMatrix], weights: Sequence[float] | np.ndarray) -> SymMatrix:
     """Σ_j w_j X_j; the weights must be non-negative and sum to one."""
     w = np.asarray(weights, dtype=float)
     require(len(w) == len(xs), "weights", f"{len(xs)} weights", len(w))

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, TypeVar
 
 import numpy as np
 
 from . import graphs
 from .aggregate import aggregate, fl_weights
 from .circulant import CirculantLowRank, default_window
-from .errors import require
+from .errors import ParameterError, require
 from .model import ModelConfig
 from .rv import (
     IncompleteSpectrumError,
@@ -37,6 +37,8 @@ from .sampler import ClientData, sample_clients, stream_rng
 from .stats import IDENTIFICATION_FACTOR, Identification
 from .structured import BlockScalar, SymMatrix, as_dense, spectral_norm
 from .xmatrix import OBJECTIVES, empirical_x, exact_x
+
+_T = TypeVar("_T")
 
 FRAMEWORKS: tuple[str, ...] = ("local", "decl", "fl")
 
@@ -79,10 +81,9 @@ class Analysis:
     # ---- data ---------------------------------------------------------------
     @property
     def data(self) -> tuple[ClientData, ...]:
-        return self._memo(("data", self.replicate), lambda: sample_clients(self.cfg, self.seed,
-                                                                           replicate=self.replicate))  # type: ignore[return-value]
+        return self._memo(("data", self.replicate), lambda: sample_clients(self.cfg, self.seed, replicate=self.replicate))
 
-    def _memo(self, key: tuple, fn: Callable[[], object]) -> object:
+    def _memo(self, key: tuple, fn: Callable[[], _T]) -> _T:
         if key not in self._cache:
             self._cache[key] = fn()
         return self._cache[key]
@@ -119,7 +120,7 @@ class Analysis:
                 out.append(empirical_x(self.cfg, cd.x, objective, rng))
             return tuple(out)
 
-        return self._memo(("x", level, objective) + self._rep(level), build)  # type: ignore[return-value]
+        return self._memo(("x", level, objective) + self._rep(level), build)
 
     def weights(self, framework: str, topology: graphs.Topology | None = None) -> np.ndarray:
         require(framework in ("decl", "fl"), "framework", "'decl' or 'fl'", framework)
@@ -132,7 +133,7 @@ class Analysis:
         top = topology or self.topology
         w = self.weights(framework, top)
         key = ("xg", level, objective, _weights_key(w)) + self._rep(level)
-        return self._memo(key, lambda: aggregate(self.x_local(level, objective), w))  # type: ignore[return-value]
+        return self._memo(key, lambda: aggregate(self.x_local(level, objective), w))
 
     # ---- subspaces, RV and sensitivity --------------------------------------
     def matrix(self, level: str, objective: str, framework: str, client: int = 0,
@@ -185,7 +186,7 @@ class Analysis:
                 full = self.spectrum(level, objective, framework, client, topology, complete=True)
                 return solution_subspace(full, self.cfg.c, rule, self.rtol)  # type: ignore[arg-type]
 
-        return self._memo(key, build)  # type: ignore[return-value]
+        return self._memo(key, build)
 
     def n_positive(self, level: str, objective: str, framework: str, client: int = 0,
                    topology: graphs.Topology | None = None) -> int:
@@ -196,14 +197,14 @@ class Analysis:
         if spec.complete or np.any(spec.values <= tol):
             return int(np.sum(spec.mult[spec.values > tol]))
         key = ("npos",) + self._cell_key(level, objective, framework, client, topology)
-        return self._memo(key, lambda: count_positive(  # type: ignore[return-value]
+        return self._memo(key, lambda: count_positive(
             self.matrix(level, objective, framework, client, topology), tol))
 
     def deviation(self, objective: str, framework: str, client: int = 0,
                   topology: graphs.Topology | None = None) -> float:
         """‖X̂ - X‖₂ of a cell: the measured sampling deviation of this replicate."""
         key = ("dev",) + self._cell_key("sampled", objective, framework, client, topology)
-        return self._memo(key, lambda: spectral_norm(  # type: ignore[return-value]
+        return self._memo(key, lambda: spectral_norm(
             as_dense(self.matrix("sampled", objective, framework, client, topology))
             - as_dense(self.matrix("exact", objective, framework, client, topology))))
 
@@ -232,7 +233,7 @@ class Analysis:
             status = "identified" if gap > IDENTIFICATION_FACTOR * dev else "near-tie"
             return Identification(status, max(gap, 0.0), dev, n, name, *ranks)
 
-        return self._memo(key, build)  # type: ignore[return-value]
+        return self._memo(key, build)
 
     def coords(self, name: str, client: int | None = None) -> list[int]:
         """Coordinate sets: "[c]" as printed, "[N]" the class axes, "rare" the rare axes,
@@ -258,7 +259,7 @@ class Analysis:
     @property
     def graph_family(self) -> dict[str, list[graphs.Topology]]:
         """Regular graphs (ring up to complete) and irregular graphs of increasing |Ā| (shared by replicates)."""
-        return self._memo(("graph_family",), self._graph_family)  # type: ignore[return-value]
+        return self._memo(("graph_family",), self._graph_family)
 
     def _graph_family(self) -> dict[str, list[graphs.Topology]]:
         n = self.cfg.n_clients
@@ -286,12 +287,13 @@ class Analysis:
 
     def at_dimension(self, d: int) -> "Analysis":
         """The same study at another d (paper scalings), for growth-in-d checks."""
-        require(self.config_at is not None, "config_at", "set to study other dimensions", None)
-        cfg = self.config_at(d)  # type: ignore[misc]
+        if self.config_at is None:
+            raise ParameterError("config_at", "set to study other dimensions", None)
+        cfg = self.config_at(d)
         require(cfg.n_clients == self.cfg.n_clients, "config_at", "a factory that keeps N fixed", cfg.n_clients)
         key = ("at", d)
         base = self._memo(key, lambda: Analysis(cfg, self.topology, self.seed, self.rtol, self.config_at))
-        return base.with_replicate(self.replicate)  # type: ignore[union-attr]
+        return base.with_replicate(self.replicate)
 
 
 def _is_replicate_key(key: tuple, replicate: int) -> bool:

@@ -149,6 +149,6 @@ def parse_augmentation(name: str) -> Augmentation:
         return Augmentation(name, "circulant", taps=taps)
     if name.startswith("matrix:"):
         path = name.split(":", 1)[1]
-        h = _load_matrix(path)
-        return Augmentation(name, "circulant" if is_circulant(h) else "dense", path=path)
+        matrix = _load_matrix(path)
+        return Augmentation(name, "circulant" if is_circulant(matrix) else "dense", path=path)
     raise ParameterError("augmentation", ALLOWED, name)

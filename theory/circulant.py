@@ -964,10 +964,10 @@ def _tridiagonal_kernels(x: "CirculantLowRank", lam: complex) -> tuple[np.ndarra
         phi = 2.0 * np.arcsin(np.sqrt(om / 2.0)) if om < 1.0 else np.pi - 2.0 * np.arcsin(np.sqrt(op / 2.0))
         k0 = np.cos(phi * (d / 2.0 - ad)) / (2.0 * a1 * np.sin(phi) * np.sin(phi * d / 2.0))
     else:
-        om = complex(one_minus)
-        op = complex(one_plus)
-        root = np.sqrt(-om) * np.sqrt(op)  # sqrt(ζ - 1) sqrt(ζ + 1)
-        one_minus_rho = om + root  # 1 - ρ with ρ = ζ - root
+        om_c = complex(one_minus)
+        op_c = complex(one_plus)
+        root = np.sqrt(-om_c) * np.sqrt(op_c)  # sqrt(ζ - 1) sqrt(ζ + 1)
+        one_minus_rho = om_c + root  # 1 - ρ with ρ = ζ - root
         rho = 1.0 - one_minus_rho
         if abs(rho) > 1.0:  # the other root of ρ + 1/ρ = 2ζ
             rho = 1.0 / rho

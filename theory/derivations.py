@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
-from typing import Mapping
+from typing import Any, Mapping, TypedDict
 
 import mpmath
 import sympy as sp
@@ -129,6 +129,7 @@ def _resolve(methods: tuple[str, ...], params: "PrintedParams") -> _Point:
             echo["trH_mode"] = "linear"
             echo["eta"] = float(eta_)
         else:
+            assert trh is not None  # exactly one of trH, eta is given (required above)
             pr.check_parameter("trH", trh)
             values[trH] = _rat(trh)
             echo["trH_mode"] = "constant"
@@ -335,8 +336,24 @@ def _fmt(x: float | str) -> str:
 
 
 # ---- Theorem 4.4 ---------------------------------------------------------------------
+class _Thm44Generic(TypedDict):
+    """The parameter-free forms behind Theorem 4.4's check: sensitivities, leading terms, limits."""
+
+    s_M: sp.Expr
+    s_C: sp.Expr
+    cM: sp.Expr
+    eM: sp.Rational
+    cC: sp.Expr
+    eC: sp.Rational
+    cdiff: sp.Expr
+    ediff: sp.Rational
+    ratio_limit: sp.Expr
+    scaled_limit: sp.Expr
+    closed: tuple[str, sp.Expr] | None  # (direction, threshold on d) where a closed form exists
+
+
 @lru_cache(maxsize=None)
-def _thm44_generic(framework: str, variant: str, source: str, linear: bool) -> dict[str, object]:
+def _thm44_generic(framework: str, variant: str, source: str, linear: bool) -> _Thm44Generic:
     s_m = pr.sensitivity("MIM", framework, source)
     s_c = _linear(pr.sensitivity(variant, framework, source), linear)
     cm, em = _leading(s_m)
@@ -404,34 +421,34 @@ def derive_thm44(framework: str, variant: str, params: PrintedParams = PrintedPa
     pt = _resolve((variant,), params)
     g = _thm44_generic(framework, variant, params.source, pt.linear_trh)
     v = pt.values
-    s_m, s_c = g["s_M"].subs(v), g["s_C"].subs(v)  # type: ignore[attr-defined]
+    s_m, s_c = g["s_M"].subs(v), g["s_C"].subs(v)
     diff = s_c - s_m
-    cdiff_num = g["cdiff"].subs(v)  # type: ignore[attr-defined]
+    cdiff_num = g["cdiff"].subs(v)
     holds = bool(cdiff_num > 0)
     thr = _exact_threshold(diff, strict=True)
     last = _exact_threshold(-diff, strict=False)  # sup{d : not (s^M - s^C >= 0)} = sup{d : s^C > s^M}
     vac_m, vac_c = _nonvacuous_from(s_m), _nonvacuous_from(s_c)
-    ratio = g["ratio_limit"].subs(v)  # type: ignore[attr-defined]
-    scaled = g["scaled_limit"].subs(v)  # type: ignore[attr-defined]
+    ratio = g["ratio_limit"].subs(v)
+    scaled = g["scaled_limit"].subs(v)
     closed = g["closed"]
     numbers: dict[str, float | str] = {
         "framework": framework,
         "variant": variant,
         "source": params.source,
         **pt.echo,
-        "sM_order": float(g["eM"]),  # type: ignore[arg-type]
+        "sM_order": float(g["eM"]),
         "sM_order_str": str(g["eM"]),
-        "sM_coefficient": _f(g["cM"].subs(v)),  # type: ignore[attr-defined]
+        "sM_coefficient": _f(g["cM"].subs(v)),
         "sM_coefficient_expr": str(g["cM"]),
-        "sC_order": float(g["eC"]),  # type: ignore[arg-type]
+        "sC_order": float(g["eC"]),
         "sC_order_str": str(g["eC"]),
-        "sC_coefficient": _f(g["cC"].subs(v)),  # type: ignore[attr-defined]
+        "sC_coefficient": _f(g["cC"].subs(v)),
         "sC_coefficient_expr": str(g["cC"]),
-        "diff_order": float(g["ediff"]),  # type: ignore[arg-type]
+        "diff_order": float(g["ediff"]),
         "diff_order_str": str(g["ediff"]),
         "diff_coefficient": _f(cdiff_num),
         "diff_coefficient_expr": str(g["cdiff"]),
-        "diff_sign_generic": _domain_sign(g["cdiff"]),  # type: ignore[arg-type]
+        "diff_sign_generic": _domain_sign(g["cdiff"]),
         "ratio_limit": str(ratio),
         "ratio_limit_expr": str(g["ratio_limit"]),
         "scaled_limit": _f(scaled) if scaled.is_finite else str(scaled),
@@ -439,9 +456,9 @@ def derive_thm44(framework: str, variant: str, params: PrintedParams = PrintedPa
         "threshold_d": thr,
         "threshold_d_grid": _grid_or_skip(diff, True, params.d_max, params.grid_per_decade),
         "last_d_holding": last,
-        "closed_form": _f(closed[1].subs(v)) if closed else "n/a",  # type: ignore[index]
-        "closed_form_expr": str(closed[1]) if closed else "n/a",  # type: ignore[index]
-        "closed_form_direction": closed[0] if closed else "n/a",  # type: ignore[index]
+        "closed_form": _f(closed[1].subs(v)) if closed else "n/a",
+        "closed_form_expr": str(closed[1]) if closed else "n/a",
+        "closed_form_direction": closed[0] if closed else "n/a",
         "sM_nonvacuous_from_d": vac_m,
         "sC_nonvacuous_from_d": vac_c,
         "meaningful_from_d": max(vac_m, vac_c),
@@ -466,8 +483,16 @@ def derive_thm44(framework: str, variant: str, params: PrintedParams = PrintedPa
 
 
 # ---- Corollary 4.5 -------------------------------------------------------------------
+class _Cor45Generic(TypedDict):
+    s: sp.Expr
+    deriv: sp.Expr
+    sign: str
+    bound_den: sp.Expr
+    closed: sp.Expr  # 0 when the denominator is positive for all d
+
+
 @lru_cache(maxsize=None)
-def _cor45_generic(method: str, source: str, linear: bool) -> dict[str, sp.Expr | str]:
+def _cor45_generic(method: str, source: str, linear: bool) -> _Cor45Generic:
     s = _linear(pr.sensitivity(method, "decl", source), linear)
     deriv = sp.factor(sp.diff(s, Abar))
     num, den = sp.fraction(deriv)
@@ -516,7 +541,7 @@ def derive_cor45(method: str, params: PrintedParams = PrintedParams()) -> Deriva
         "derivative_at_meaningful": _f(g["deriv"].subs(v).subs(d, _rat(d_eval))) if math.isfinite(d_eval) else "n/a",
         "denominator_positive_from_d": den_from,
         "denominator_positive_closed_form": "all d > 0" if g["closed"] == 0 else f"d > {g['closed']}",
-        "denominator_positive_closed_form_value": _f(g["closed"].subs(v)),  # type: ignore[union-attr]
+        "denominator_positive_closed_form_value": _f(g["closed"].subs(v)),
         "nonvacuous_from_d": vac,
     }
     statement = (
@@ -527,8 +552,21 @@ def derive_cor45(method: str, params: PrintedParams = PrintedParams()) -> Deriva
 
 
 # ---- Theorem 4.6 -------------------------------------------------------------------
+class _Thm46Generic(TypedDict):
+    s_dec: sp.Expr
+    s_fed: sp.Expr
+    cdec: sp.Expr
+    edec: sp.Rational
+    cfed: sp.Expr
+    efed: sp.Rational
+    cdiff: sp.Expr
+    ediff: sp.Rational
+    closed: sp.Expr | None  # None for the proof's minus forms
+    residual: sp.Expr
+
+
 @lru_cache(maxsize=None)
-def _thm46_generic(method: str, source: str, linear: bool) -> dict[str, sp.Expr | None]:
+def _thm46_generic(method: str, source: str, linear: bool) -> _Thm46Generic:
     s_dec = _linear(pr.sensitivity(method, "decl", source), linear)
     s_fed = _linear(pr.sensitivity(method, "fl", source), linear)
     cdec, edec = _leading(s_dec)
@@ -579,8 +617,8 @@ def derive_thm46(method: str, params: PrintedParams = PrintedParams()) -> Deriva
     pt = _resolve((method,), params)
     g = _thm46_generic(method, params.source, pt.linear_trh)
     v = pt.values
-    s_dec, s_fed = g["s_dec"].subs(v), g["s_fed"].subs(v)  # type: ignore[union-attr]
-    cdiff_num = g["cdiff"].subs(v)  # type: ignore[union-attr]
+    s_dec, s_fed = g["s_dec"].subs(v), g["s_fed"].subs(v)
+    cdiff_num = g["cdiff"].subs(v)
     diff = s_dec - s_fed
     thr = _exact_threshold(diff, strict=False)
     thr_grid = _grid_or_skip(diff, False, params.d_max, params.grid_per_decade)
@@ -597,15 +635,15 @@ def derive_thm46(method: str, params: PrintedParams = PrintedParams()) -> Deriva
         "method": method,
         "source": params.source,
         **pt.echo,
-        "sDec_order": float(g["edec"]),  # type: ignore[arg-type]
-        "sDec_order_str": str(g["edec"]),  # type: ignore[arg-type]
-        "sFed_order": float(g["efed"]),  # type: ignore[arg-type]
-        "sFed_order_str": str(g["efed"]),  # type: ignore[arg-type]
-        "diff_order": float(g["ediff"]),  # type: ignore[arg-type]
-        "diff_order_str": str(g["ediff"]),  # type: ignore[arg-type]
+        "sDec_order": float(g["edec"]),
+        "sDec_order_str": str(g["edec"]),
+        "sFed_order": float(g["efed"]),
+        "sFed_order_str": str(g["efed"]),
+        "diff_order": float(g["ediff"]),
+        "diff_order_str": str(g["ediff"]),
         "diff_coefficient": _f(cdiff_num),
         "diff_coefficient_expr": str(g["cdiff"]),
-        "diff_sign_generic": _domain_sign(g["cdiff"]),  # type: ignore[arg-type]
+        "diff_sign_generic": _domain_sign(g["cdiff"]),
         "threshold_d": thr,
         "threshold_d_grid": thr_grid,
         "threshold_closed_form": closed_value,
@@ -750,22 +788,22 @@ __all__ = [
 # ---- keyword forms ------------------------------------------------------------------
 # The keyword signatures these derivations had before PrintedParams, for callers written
 # against them (tests/test_printed.py): each builds the parameter object and delegates.
-def thm44_printed(framework: str, variant: str, constants: Mapping[str, float] | None = None, **kw: object) -> Derivation:
+def thm44_printed(framework: str, variant: str, constants: Mapping[str, float] | None = None, **kw: Any) -> Derivation:
     """:func:`derive_thm44` with the parameters as keywords (see :class:`PrintedParams`)."""
-    return derive_thm44(framework, variant, PrintedParams(constants, **kw))  # type: ignore[arg-type]
+    return derive_thm44(framework, variant, PrintedParams(constants, **kw))
 
 
-def cor45_printed(method: str, constants: Mapping[str, float] | None = None, **kw: object) -> Derivation:
+def cor45_printed(method: str, constants: Mapping[str, float] | None = None, **kw: Any) -> Derivation:
     """:func:`derive_cor45` with the parameters as keywords (see :class:`PrintedParams`)."""
-    return derive_cor45(method, PrintedParams(constants, **kw))  # type: ignore[arg-type]
+    return derive_cor45(method, PrintedParams(constants, **kw))
 
 
-def thm46_printed(method: str, constants: Mapping[str, float] | None = None, **kw: object) -> Derivation:
+def thm46_printed(method: str, constants: Mapping[str, float] | None = None, **kw: Any) -> Derivation:
     """:func:`derive_thm46` with the parameters as keywords (see :class:`PrintedParams`)."""
-    return derive_thm46(method, PrintedParams(constants, **kw))  # type: ignore[arg-type]
+    return derive_thm46(method, PrintedParams(constants, **kw))
 
 
 def vacuity_threshold(method: str, framework: str, constants: Mapping[str, float] | None = None,
-                      **kw: object) -> Derivation:
+                      **kw: Any) -> Derivation:
     """:func:`derive_vacuity` with the parameters as keywords (see :class:`PrintedParams`)."""
-    return derive_vacuity(method, framework, PrintedParams(constants, **kw))  # type: ignore[arg-type]
+    return derive_vacuity(method, framework, PrintedParams(constants, **kw))

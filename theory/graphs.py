@@ -351,11 +351,14 @@ def by_name(spec: str, n: int, seed: int = 0) -> Topology:
     key, sep, arg = str(spec).partition(":")
     if sep and key in ("regular", "er", "abar", "abar-regular"):
         try:
-            value = int(arg) if key == "regular" else float(arg)
+            if key == "regular":
+                degree = int(arg)
+            else:
+                value = float(arg)
         except ValueError:
             raise ParameterError("graph", f"one of {GRAPH_SPECS}", spec) from None
         if key == "regular":
-            return regular(n, value, seed=seed)
+            return regular(n, degree, seed=seed)
         if key == "er":
             return erdos_renyi(n, value, seed=seed)
         return with_mean_connectivity(n, value, seed=seed, kind="regular" if key == "abar-regular" else "random")

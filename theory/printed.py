@@ -223,7 +223,8 @@ def implied_fl_constant(method: str, p: float, kappa: float, trH: float | None =
     check_parameter("kappa", kappa)
     values: dict[sp.Symbol, float] = {SYMBOLS["p"]: p, SYMBOLS["kappa"]: kappa}
     if method == "CL2":
-        require(trH is not None, "trH", "a finite number > 0 for method='CL2'", trH)
+        if trH is None:
+            raise ParameterError("trH", "a finite number > 0 for method='CL2'", trH)
         check_parameter("trH", trH)
         values[SYMBOLS["trH"]] = trH
     return float(implied_fl_constant_expr(method).subs(values))

@@ -342,6 +342,7 @@ def minimiser_basis(sub: Subspace) -> tuple[np.ndarray, np.ndarray]:
         require(not any(j in s.lumped for j in sub.fixed), "subspace", "without lumped tied eigenvalues", s.lumped)
         if not sub.fixed:
             return np.zeros((s.d, 0)), np.zeros(0)
+        assert s.full is not None  # a windowed (structured) spectrum always carries its eigenvector builders
         return np.stack([s.full[j]() for j in sub.fixed], axis=1), np.asarray([s.values[j] for j in sub.fixed])
     cols, lams = [], []
     for j in sub.fixed:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -71,7 +71,7 @@ class Estimate:
         return f"{self.mean:{fmt}} ± {se:.2g}" if math.isfinite(se) else f"{self.mean:{fmt}} ± {se}"
 
 
-def estimate(values: Sequence[float]) -> Estimate:
+def estimate(values: Iterable[float]) -> Estimate:
     return Estimate(tuple(float(v) for v in values))
 
 
@@ -234,7 +234,7 @@ def aggregate(results: Sequence[LevelResult], settings: Settings, headline_group
             "the same decisions in every replicate", names)
     rows = []
     for j, name in enumerate(names):
-        ds = [r.decisions[j] for r in results]  # type: ignore[attr-defined]
+        ds = [r.decisions[j] for r in results]
         est = estimate([d.margin for d in ds])
         value = estimate([d.value for d in ds]) if all(d.value is not None for d in ds) else None
         idents = [d.identification for d in ds]

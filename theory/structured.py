@@ -75,16 +75,18 @@ def as_dense(x: SymMatrix) -> np.ndarray:
 def weighted_sum(mats: Sequence[SymMatrix], weights: Sequence[float]) -> SymMatrix:
     """Σ_j w_j X_j, kept block-structured when every term is (with a common K)."""
     require(len(mats) == len(weights) and len(mats) > 0, "weights", "one weight per matrix", len(weights))
-    if all(isinstance(m, BlockScalar) for m in mats) and len({m.k for m in mats}) == 1:  # type: ignore[union-attr]
-        block = sum(w * m.block for m, w in zip(mats, weights))  # type: ignore[union-attr]
-        bulk = float(sum(w * m.bulk for m, w in zip(mats, weights)))  # type: ignore[union-attr]
-        return BlockScalar(np.asarray(block), bulk, mats[0].d)  # type: ignore[union-attr]
-    if all(isinstance(m, CirculantLowRank) for m in mats) and len({id(m.basis) for m in mats}) == 1:  # type: ignore[union-attr]
-        return CirculantLowRank(mats[0].basis,  # type: ignore[union-attr]
-                                float(sum(w * m.alpha for m, w in zip(mats, weights))),  # type: ignore[union-attr]
-                                float(sum(w * m.beta for m, w in zip(mats, weights))),  # type: ignore[union-attr]
-                                sum(w * m.t for m, w in zip(mats, weights)))  # type: ignore[union-attr]
-    return sum(w * as_dense(m) for m, w in zip(mats, weights))  # type: ignore[return-value]
+    blocks = [m for m in mats if isinstance(m, BlockScalar)]
+    if len(blocks) == len(mats) and len({m.k for m in blocks}) == 1:
+        block = sum(w * m.block for m, w in zip(blocks, weights))
+        bulk = float(sum(w * m.bulk for m, w in zip(blocks, weights)))
+        return BlockScalar(np.asarray(block), bulk, blocks[0].d)
+    circs = [m for m in mats if isinstance(m, CirculantLowRank)]
+    if len(circs) == len(mats) and len({id(m.basis) for m in circs}) == 1:
+        return CirculantLowRank(circs[0].basis,
+                                float(sum(w * m.alpha for m, w in zip(circs, weights))),
+                                float(sum(w * m.beta for m, w in zip(circs, weights))),
+                                np.asarray(sum(w * m.t for m, w in zip(circs, weights))))
+    return np.asarray(sum(w * as_dense(m) for m, w in zip(mats, weights)))
 
 
 def spectral_norm(x: SymMatrix) -> float:
