@@ -40,7 +40,7 @@ from . import graphs
 from .analysis import Analysis
 from .errors import ParameterError, require
 from .model import paper_config
-from .rv import DEFAULT_RTOL
+from .rv import DEFAULT_RTOL, Sensitivity, Subspace
 
 CLAIMS: tuple[str, ...] = ("thm4.6", "thm4.4", "cor4.5", "thm4.2", "thm4.3")
 # a margin within this of 0 counts as 0 (s and r are sums of squared eigenvector entries, accurate
@@ -92,7 +92,7 @@ def _finite(v: float) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
-def _rel_gap(sub) -> float:  # noqa: ANN001 - rv.Subspace
+def _rel_gap(sub: Subspace) -> float:
     scale = float(np.max(np.abs(sub.spec.values))) if len(sub.spec.values) else 1.0
     return float(sub.eigengap / scale) if math.isfinite(sub.eigengap) else math.inf
 
@@ -100,13 +100,19 @@ def _rel_gap(sub) -> float:  # noqa: ANN001 - rv.Subspace
 Margin = tuple[float | None, float, float, bool, float]  # value, low, high, well_posed, relative eigengap
 
 
+def _value_difference(a: Sensitivity, b: Sensitivity) -> float | None:
+    """a.value - b.value when both are well posed, else None."""
+    if not (a.well_posed and b.well_posed) or a.value is None or b.value is None:
+        return None
+    return a.value - b.value
+
+
 def _margin_thm46(an: Analysis, method: str, coords: str, top: graphs.Topology, **_: Any) -> Margin:
     dec = an.sensitivity("exact", method, "decl", coords, topology=top)
     fed = an.sensitivity("exact", method, "fl", coords)
     gap = min(_rel_gap(an.subspace("exact", method, "decl", topology=top)), _rel_gap(an.subspace("exact", method, "fl")))
     well = dec.well_posed and fed.well_posed
-    value = (dec.value - fed.value) if well else None  # type: ignore[operator]
-    return value, dec.low - fed.high, dec.high - fed.low, well, gap
+    return _value_difference(dec, fed), dec.low - fed.high, dec.high - fed.low, well, gap
 
 
 def _margin_thm44(an: Analysis, method: str, coords: str, framework: str, top: graphs.Topology, **_: Any) -> Margin:
@@ -116,7 +122,7 @@ def _margin_thm44(an: Analysis, method: str, coords: str, framework: str, top: g
     gap = min(_rel_gap(an.subspace("exact", method, framework, topology=top)),
               _rel_gap(an.subspace("exact", "MIM", framework, topology=top)))
     well = sc.well_posed and sm.well_posed
-    return ((sc.value - sm.value) if well else None, sc.low - sm.high, sc.high - sm.low, well, gap)  # type: ignore[operator]
+    return (_value_difference(sc, sm), sc.low - sm.high, sc.high - sm.low, well, gap)
 
 
 def _margin_cor45(an: Analysis, method: str, coords: str, **_: Any) -> Margin:
@@ -127,7 +133,7 @@ def _margin_cor45(an: Analysis, method: str, coords: str, **_: Any) -> Margin:
     for t in fam:
         s = an.sensitivity("exact", method, "decl", coords, topology=t)
         gap = min(gap, _rel_gap(an.subspace("exact", method, "decl", topology=t)))
-        pts.append((t.mean_connectivity, s.low, s.high, s.value))
+        pts.append((t.mean_connectivity, s.low, s.high, math.nan if s.value is None else s.value))  # values used only if all well posed
         well &= s.well_posed
     lows, highs, vals = [], [], []
     for a in pts:

@@ -21,8 +21,8 @@ import os
 import shutil
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from typing import Any, Sequence
 
 from . import graphs
 from .analysis import Analysis
@@ -325,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         explained = [i for item in args.explain for i in _ids(item)]
         unknown = sorted(set(explained) - set(claim_ids()))
         require(not unknown, "--explain", f"ids among {valid}", ",".join(unknown))
-        require(not args.explain or explained, "--explain", f"ids among {valid}", ",".join(args.explain))
+        require(not args.explain or bool(explained), "--explain", f"ids among {valid}", ",".join(args.explain))
         explained = list(dict.fromkeys(explained))
         if explained:
             ids = list(dict.fromkeys((ids or []) + explained))
@@ -361,7 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             with ProcessPoolExecutor(max_workers=2, mp_context=_worker_context()) as pool:
                 head = pool.submit(_run_levels, args, ids, ("printed", "exact"))
                 reps = [pool.submit(_run_replicate, args, ids, r) for r in range(ctx.stats.replicates)]
-                names = {head: ("printed, exact", "levels done", 2 * n_claims)}
+                # future -> (what, level, steps) for the progress line
+                names: dict[Future[Any], tuple[str, str, int]] = {head: ("printed, exact", "levels done", 2 * n_claims)}
                 names.update({f: (f"sampled {r + 1}/{ctx.stats.replicates}", "replicate done", n_claims)
                               for r, f in enumerate(reps)})
                 for fut in as_completed(names):

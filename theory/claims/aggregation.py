@@ -5,6 +5,8 @@ sampled levels side by side.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import sympy as sp
 
@@ -114,7 +116,7 @@ def eq29_level(ctx: Context, level: str) -> LevelResult:
     if level == "sampled":
         return not_applicable("a graph identity; nothing is sampled")
     an = ctx.analysis
-    rows = []
+    rows: list[dict[str, Any]] = []
     for t in [an.topology] + [t for ts in an.graph_family.values() for t in ts]:
         lhs = graphs.mean_inverse_connectivity(t)
         rows.append({"graph": t.name, "mean_inverse_connectivity": lhs, "inverse_mean_connectivity": 1.0 / t.mean_connectivity,

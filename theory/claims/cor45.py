@@ -74,7 +74,8 @@ def _monotone_verdict(series: list[dict]) -> tuple[Verdict, str]:
 def cor45_level(ctx: Context, level: str) -> LevelResult:
     an = ctx.analysis
     fam = an.graph_family
-    rows, by_set = {}, {"[c]": [], "[N]": []}
+    rows: dict[str, dict] = {}
+    by_set: dict[str, list[Verdict]] = {"[c]": [], "[N]": []}
     decs: list[Decision] = []
     for family, tops in fam.items():
         if len(tops) < 2:

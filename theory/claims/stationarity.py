@@ -12,7 +12,7 @@ from ..mae import reconstruction_optimum
 from ..moments import second_moments
 from ..rv import minimiser_basis, solution_subspace, subspace_distance
 from ..stats import Decision
-from ..structured import BlockScalar, frobenius_sq, left_multiply, weighted_sum
+from ..structured import BlockScalar, SymMatrix, frobenius_sq, left_multiply, weighted_sum
 from ..verdict import LevelResult, Verdict, combine, not_applicable
 from ..xmatrix import OBJECTIVES, printed_expectation
 from .base import claim
@@ -20,7 +20,7 @@ from .common import REL_TOL
 from .context import Context
 
 
-def _pairs(ctx: Context, level: str) -> list[tuple[str, str, object]]:
+def _pairs(ctx: Context, level: str) -> list[tuple[str, str, SymMatrix]]:
     """(objective, framework, X) for client 0 and the FL aggregate."""
     an = ctx.analysis
     return [(o, f, an.x_local(level, o)[0] if f == "local" else an.x_global(level, o, "fl"))
@@ -176,12 +176,13 @@ def eq3_eq4_level(ctx: Context, level: str) -> LevelResult:
     ms = second_moments(cfg)
     rows, vs = {}, []
     for fw, m in (("local", ms[0]), ("fl", weighted_sum(list(ms), [1.0 / cfg.n_clients] * cfg.n_clients))):
-        rec = reconstruction_optimum(cfg, m)  # type: ignore[arg-type]
+        assert isinstance(m, BlockScalar)  # weighted_sum keeps second moments (common K) block-structured
+        rec = reconstruction_optimum(cfg, m)
         sub = an.subspace("exact", "MIM", fw, client=0)
         coords = an.coords("[c]")
         r3 = rec.rv(coords)
         r4 = sub.rv(coords)
-        k = m.k  # type: ignore[union-attr]
+        k = m.k
         w4 = _rows(sub, k)
         dist = subspace_distance(np.pad(rec.encoder_rows, ((0, 0), (0, 0))), w4) if w4.size and rec.encoder_rows.size else 1.0
         v = Verdict.HOLDS if dist <= 1e-6 else Verdict.FAILS

@@ -30,7 +30,8 @@ def thm46_level(ctx: Context, level: str) -> LevelResult:
     an = ctx.analysis
     tops = [an.topology] + [t for ts in an.graph_family.values() for t in ts]
     cplt = complete(an.cfg.n_clients)
-    rows, by_set = {}, {"[c]": [], "[N]": []}
+    rows: dict[str, dict] = {}
+    by_set: dict[str, list[Verdict]] = {"[c]": [], "[N]": []}
     counter: dict[str, dict] = {}
     decs: list[Decision] = []
     for method in ("MIM", "CL1", "CL2"):
