@@ -24,6 +24,7 @@ from .errors import ParameterError, require
 from .model import ModelConfig
 from .rv import (
     IncompleteSpectrumError,
+    Rule,
     Sensitivity,
     Spectrum,
     Subspace,
@@ -175,16 +176,16 @@ class Analysis:
         return default_window(self.cfg.d, self.cfg.c, self.cfg.support_size)
 
     def subspace(self, level: str, objective: str, framework: str, client: int = 0,
-                 rule: str = "minimiser", topology: graphs.Topology | None = None) -> Subspace:
+                 rule: Rule = "minimiser", topology: graphs.Topology | None = None) -> Subspace:
         key = ("sub", rule) + self._cell_key(level, objective, framework, client, topology)
 
         def build() -> Subspace:
             spec = self.spectrum(level, objective, framework, client, topology)
             try:
-                return solution_subspace(spec, self.cfg.c, rule, self.rtol)  # type: ignore[arg-type]
+                return solution_subspace(spec, self.cfg.c, rule, self.rtol)
             except IncompleteSpectrumError:  # the cut falls in a cluster reaching past the leading part
                 full = self.spectrum(level, objective, framework, client, topology, complete=True)
-                return solution_subspace(full, self.cfg.c, rule, self.rtol)  # type: ignore[arg-type]
+                return solution_subspace(full, self.cfg.c, rule, self.rtol)
 
         return self._memo(key, build)
 

@@ -950,7 +950,9 @@ def _tridiagonal_kernels(x: "CirculantLowRank", lam: complex) -> tuple[np.ndarra
     (band edge - λ) so that λ near the edge keeps its relative precision. Then, as H = (s - β)/α,
     the kernels of B⁻¹H and HᵀB⁻¹H follow from κ and the stencil."""
     b = x.basis
-    c0, c1 = b.tridiagonal  # type: ignore[misc]
+    tri = b.tridiagonal
+    assert tri is not None  # callers take this path only for a three-tap stencil
+    c0, c1 = tri
     d = b.d
     a0 = x.alpha * c0 + x.beta
     a1 = x.alpha * c1

@@ -229,12 +229,11 @@ def rv_profiles(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str, Any]
         for fw in FRAMEWORKS:
             sub = an.subspace("exact", obj, fw, client=0)
             lo, hi = sub.rv_bounds(coords)
-            diag = sub.diagnostic()
             out[obj][fw] = {
                 "well_posed": bool(sub.well_posed), "r_low": lo.tolist(), "r_high": hi.tolist(),
                 "rank": int(sub.rank), "eigengap": _finite_or_none(sub.eigengap),
-                "tied_dimension": int(diag["tied_dimension"]),  # type: ignore[call-overload]
-                "dimensions_taken_from_tie": int(diag["dimensions_taken_from_tie"]),  # type: ignore[call-overload]
+                "tied_dimension": int(sub.tie_dim),
+                "dimensions_taken_from_tie": int(sub.n_from_tie),
             }
         progress(f"rv-profiles: d={cfg.d} {obj} ({time.perf_counter() - t0:.1f} s)")
     return {"d": cfg.d, "N": n, "c": cfg.c, "client": 0, "coords": coords,

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypedDict
 
 import numpy as np
 
@@ -291,6 +291,16 @@ def _reading(grid: Sequence[int], signs: Sequence[str], values: Sequence[float |
     return f"{word} at d = {grid[-1]}{tail}"
 
 
+class _CurveSpec(TypedDict, total=False):
+    """The keywords of :func:`margin_curve` that tell the README's curves apart."""
+
+    claim_id: str
+    method: str
+    coords: str
+    framework: str
+    graph: str
+
+
 def curves_for_readme(progress: Callable[[str], None] | None = None, d_grid: Sequence[int] | None = None,
                       rtol: float = DEFAULT_RTOL, n_clients: int = 6, decl_graph: str | None = None, seed: int = 0,
                       graph_seed: int | None = None) -> list[MarginCurve]:
@@ -299,17 +309,18 @@ def curves_for_readme(progress: Callable[[str], None] | None = None, d_grid: Seq
     over [N]) and Thm 4.3 (CL2, DecL)."""
     out = []
     dflt = decl_graph or f"abar:{max(3, (n_clients + 2) // 2)}"
-    common = {"d_grid": d_grid, "rtol": rtol, "n_clients": n_clients, "seed": seed, "graph_seed": graph_seed,
-              "progress": progress}
-    for kw in ({"claim_id": "thm4.6", "graph": "path"}, {"claim_id": "thm4.6", "graph": dflt},
-               {"claim_id": "thm4.4", "method": "CL1", "coords": "[N]"},
-               {"claim_id": "thm4.4", "method": "CL2", "coords": "[c]"},
-               {"claim_id": "cor4.5", "method": "MIM", "coords": "[N]"},
-               {"claim_id": "cor4.5", "method": "CL2", "coords": "[N]"},
-               {"claim_id": "thm4.3", "method": "CL2", "framework": "decl"}):
+    specs: tuple[_CurveSpec, ...] = (
+        {"claim_id": "thm4.6", "graph": "path"}, {"claim_id": "thm4.6", "graph": dflt},
+        {"claim_id": "thm4.4", "method": "CL1", "coords": "[N]"},
+        {"claim_id": "thm4.4", "method": "CL2", "coords": "[c]"},
+        {"claim_id": "cor4.5", "method": "MIM", "coords": "[N]"},
+        {"claim_id": "cor4.5", "method": "CL2", "coords": "[N]"},
+        {"claim_id": "thm4.3", "method": "CL2", "framework": "decl"})
+    for kw in specs:
         try:
             kw.setdefault("graph", dflt)
-            out.append(margin_curve(**common, **kw))  # type: ignore[arg-type]
+            out.append(margin_curve(d_grid=d_grid, rtol=rtol, n_clients=n_clients, seed=seed, graph_seed=graph_seed,
+                                    progress=progress, **kw))
         except ParameterError as exc:  # reported, never hidden
             if progress:
                 progress(f"margin {kw}: {exc}")

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -155,9 +155,9 @@ class ModelConfig:
         """2p(1-p), the factor the paper prints in Eqs. 17-18."""
         return 2.0 * self.p * (1.0 - self.p)
 
-    def with_(self, **changes: object) -> "ModelConfig":
-        """A validated copy with some fields changed."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+    def with_(self, **changes: Any) -> "ModelConfig":
+        """A validated copy with some fields changed (each value checked by __post_init__)."""
+        return replace(self, **changes)
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -41,7 +41,7 @@ Only :func:`to_numeric` turns these expressions into numeric code.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping, Protocol, cast
 
 import mpmath
 import numpy as np
@@ -243,7 +243,17 @@ def constant_values(p: float, kappa: float, overrides: Mapping[str, float] | Non
 
 
 # ---- the one place where sympy becomes numeric code ---------------------------------
-def to_numeric(expr: sp.Expr, backend: Literal["numpy", "mpmath"] = "numpy") -> Callable[..., Any]:
+class NumericExpr(Protocol):
+    """What :func:`to_numeric` returns: ``f(**values)``, with ``f.symbols`` (its keyword names)
+    and ``f.expr`` (the sympy expression it was compiled from)."""
+
+    symbols: tuple[str, ...]
+    expr: sp.Expr
+
+    def __call__(self, **values: Any) -> Any: ...
+
+
+def to_numeric(expr: sp.Expr, backend: Literal["numpy", "mpmath"] = "numpy") -> NumericExpr:
     """Compile ``expr`` with :func:`sympy.lambdify` into ``f(**values)``.
 
     The keyword arguments are the names of the free symbols (``f.symbols``); every value is
@@ -268,9 +278,10 @@ def to_numeric(expr: sp.Expr, backend: Literal["numpy", "mpmath"] = "numpy") -> 
             args = [np.asarray(values[n], dtype=float) for n in names]
         return compiled(*args)
 
-    evaluate.symbols = names  # type: ignore[attr-defined]
-    evaluate.expr = expr  # type: ignore[attr-defined]
-    return evaluate
+    f = cast(NumericExpr, evaluate)  # given its two attributes here
+    f.symbols = names
+    f.expr = expr
+    return f
 
 
 def is_finite_number(x: Any) -> bool:

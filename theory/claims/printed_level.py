@@ -40,7 +40,7 @@ def trace_h(ctx: Context, d: float | None = None) -> float:
 
 
 @lru_cache(maxsize=None)
-def _numeric_sensitivity(method: str, framework: str, source: str):  # noqa: ANN202 - compiled callable
+def _numeric_sensitivity(method: str, framework: str, source: str) -> printed.NumericExpr:
     """The printed s compiled once per (method, framework, source): lambdify costs ~5 ms a call."""
     return printed.to_numeric(printed.sensitivity(method, framework, source))
 
