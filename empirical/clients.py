@@ -406,7 +406,8 @@ class LocalTrainer:
 
 class GammaSchedule:
     """γ_t^(i) of Eq. 7 per client: ω = the number of times client i was selected BEFORE this
-    round (0 at its first selection, so a client starts at γ_max), Ω = ``horizon``.
+    round and aligned to a z̄ (0 at its first alignment, so a client starts at γ_max), Ω =
+    ``horizon``. In bank mode a selection without any z̄ (round 0: no bank exists) is not counted.
 
     Reading: "the number of times client i has been selected up to round t" is read as
     excluding round t itself, so that the schedule starts at γ_max as the paper intends
@@ -480,7 +481,10 @@ class ClientPool:
             elif self.banks is not None:
                 pool = self.banks.pool(zbar_sources)
                 applied = gamma if pool is not None else 0.0
-            self.gamma.selected(client)
+            if applied > 0.0 or pool is not None or self.global_encoder:
+                # ω counts the selections at which the client aligned: a bank-mode client that
+                # found no z̄ yet (round 0) keeps ω = 0 and gets γ_max when it first aligns
+                self.gamma.selected(client)
         result = trainer.train(client, rnd, epochs, gamma=applied, zbar_pool=pool, use_reference=self.global_encoder)
         trained = trainer.state.read()
         if self.persist_optimizer:

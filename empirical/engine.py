@@ -176,6 +176,10 @@ def prepare_data(cfg: ExperimentConfig, device: torch.device) -> PreparedData:
         raise ParameterError("partition", "a feasible partition", str(err)) from err
     x_train, y_train = to_tensor(train)  # (n, C, H, W) in [0, 1]
     x_test, y_test = to_tensor(test)
+    c, h, w = train.image_shape
+    if d.resize:
+        x_train, x_test = _fit_images(x_train, d.resize, c), _fit_images(x_test, d.resize, c)
+        h = w = d.resize
     x_clients = x_train
     if partition.transforms:
         x_clients = x_train.clone()
@@ -186,7 +190,6 @@ def prepare_data(cfg: ExperimentConfig, device: torch.device) -> PreparedData:
     to_dev = lambda x: ((x - mean) / std).to(device)  # noqa: E731
     indices = tuple(torch.from_numpy(np.array(i, dtype=np.int64)).to(device) for i in partition.indices)
     clients = ClientData(to_dev(x_clients), indices)
-    c, h, w = train.image_shape
     require(h == w, "data", "square images", (h, w))
     if cfg.eval.dataset == "same":
         ev = EvalData(to_dev(x_train), y_train.to(device), to_dev(x_test), y_test.to(device), train.n_classes, d.name)
@@ -411,6 +414,9 @@ def evaluate_model(exp: Experiment, weights: Tensor, *, final: bool) -> dict[str
     if not final:
         return out
     out["rv"] = rv.to_dict()
+    out["rv_tied"] = rv.tied
+    cdr = evaluate.class_direction_retention(train_f, ev.train_y, test_f, ev.test_y, ev.n_classes)
+    out.update(cdr_mean=cdr.mean, cdr_min=cdr.min, cdr_spread=cdr.spread, cdr_ties=cdr.ties, cdr=cdr.to_dict())
     if e.probe == "ridge":
         seed = stream_seed(exp.cfg.data.seed, "eval", _RIDGE_KEY)
         probe = evaluate.ridge_probe(train_f, ev.train_y, test_f, ev.test_y, ev.n_classes, seed)
@@ -517,6 +523,8 @@ def _summary(exp: Experiment, final: dict[str, Any], records: list[dict[str, Any
             "sizes": stats.sizes.tolist(),
             "mean_js": stats.mean_js,
             "mean_tv": stats.mean_tv,
+            "size_ratio": stats.size_ratio,
+            "size_cv": stats.size_cv,
         },
         "eval_dataset": data.eval.name,
         "accuracy_note": "held-out split; accuracies after the final round and the final probe/fine-tune epoch (never the best over epochs)",
