@@ -124,7 +124,7 @@ def test_defaults_reset_optimiser_balance_sizes_and_use_the_global_encoder() -> 
 
 def test_replicates_vary_run_and_data_seed_together() -> None:
     runs = resolve("replicate-grid", "smoke")
-    assert len(runs) == 18
+    assert len(runs) == 18 and {c.partition.n_clients for c in runs.values()} == {5}
     assert {c.federation.rounds for c in runs.values()} == {8}  # the same rounds for every method
     reps = replicate_runs(runs, 3, 1)
     assert len(reps) == 54

@@ -1,0 +1,96 @@
+"""python -m empirical.grid_queue: run a replicated grid as a resumable queue of single runs.
+
+    python -m empirical.grid_queue --out runs/replicate-grid --replicates 5 --workers 2
+
+Each job is one run of one replicate (``python -m empirical.run --preset PRESET --only CELL
+--replicates 1 --replicate-start R --threads 1 --quiet --out OUT``, with ``--resume`` when the
+run's folder already holds a checkpoint); ``--workers`` jobs run at a time. Finished runs
+(``summary.json`` present) are skipped, so calling the command again after an interruption
+continues where it stopped (a run killed mid-way resumes from its last round's checkpoint).
+
+Order: the ``--first`` cells (default: every cell except the DecL-complete runs of SimSiam
+and MAR) for every replicate, replicate by replicate, then the remaining cells replicate by
+replicate, so a queue stopped early holds whole replicates of the most needed comparisons.
+Progress (job started / finished, wall time, exit status) goes to stdout, one line each.
+Exit status 0 when every job finished, 1 otherwise, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from empirical.config import PRESETS
+from theory.errors import ParameterError, require
+
+__all__ = ["jobs", "main"]
+
+DEFAULT_LAST = "simsiam-*-declcomplete,mar-*-declcomplete"
+
+
+def jobs(cells: Sequence[str], replicates: int, last: Sequence[str]) -> list[tuple[int, str]]:
+    """(replicate, cell) in queue order: the cells not matching ``last`` for every replicate,
+    then the ``last`` ones for every replicate."""
+    late = [c for c in cells if any(fnmatch.fnmatch(c, p) for p in last)]
+    early = [c for c in cells if c not in late]
+    return [(r, c) for r in range(replicates) for c in early] + [(r, c) for r in range(replicates) for c in late]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m empirical.grid_queue", description=__doc__.split("\n\n")[0])
+    p.add_argument("--preset", default="replicate-grid")
+    p.add_argument("--scale", default="smoke")
+    p.add_argument("--out", required=True)
+    p.add_argument("--replicates", type=int, default=5)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--last", default=DEFAULT_LAST, help="comma-separated cell patterns queued after all others")
+    p.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE")
+    args = p.parse_args(argv)
+    try:
+        require(args.preset in PRESETS, "--preset", "one of " + ", ".join(sorted(PRESETS)), args.preset)
+        require(args.replicates >= 1, "--replicates", "an integer >= 1", args.replicates)
+        require(args.workers >= 1, "--workers", "an integer >= 1", args.workers)
+    except ParameterError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    cells = [k.split("/", 1)[1] for k in PRESETS[args.preset].runs(args.scale)]
+    out = Path(args.out)
+    queue = [(r, c) for r, c in jobs(cells, args.replicates, [x for x in args.last.split(",") if x]) if not (out / f"rep{r}" / c / "summary.json").exists()]
+    print(f"{time.strftime('%H:%M:%S')} queue: {len(queue)} runs to do", flush=True)
+    running: list[tuple[subprocess.Popen[bytes], int, str, float]] = []
+    failed = 0
+    while queue or running:
+        while queue and len(running) < args.workers:
+            r, c = queue.pop(0)
+            folder = out / f"rep{r}" / c
+            cmd = [sys.executable, "-m", "empirical.run", "--preset", args.preset, "--scale", args.scale, "--only", c,
+                   "--replicates", "1", "--replicate-start", str(r), "--threads", "1", "--quiet", "--out", str(out)]
+            if (folder / "checkpoint.pt").exists() or (folder / "config.json").exists():
+                cmd.append("--resume")
+            if args.overrides:
+                cmd += ["--set", *args.overrides]
+            log = open(out / f"rep{r}-{c}.log", "ab") if out.exists() else None
+            if log is None:
+                out.mkdir(parents=True, exist_ok=True)
+                log = open(out / f"rep{r}-{c}.log", "ab")
+            running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), r, c, time.perf_counter()))
+            log.close()
+            print(f"{time.strftime('%H:%M:%S')} start rep{r}/{c}", flush=True)
+        time.sleep(2.0)
+        for job in list(running):
+            proc, r, c, t0 = job
+            if proc.poll() is not None:
+                running.remove(job)
+                failed += proc.returncode != 0
+                print(f"{time.strftime('%H:%M:%S')} done  rep{r}/{c} rc={proc.returncode} {time.perf_counter() - t0:.0f}s "
+                      f"({len(queue)} queued)", flush=True)
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
