@@ -693,8 +693,8 @@ reconstruction gradient at the paper's γ_max = 0.1 (which was tuned against a b
 MMD); γ_max is set so that γ_max·‖∇A-MMD‖ is about ‖∇recon‖ at the start of local training on IID
 data (measured by ``python -m empirical.gamma_calibration``, docs/empirical.md), then rounded to
 a power of 10. Never tuned on the skewed cells. Measured at the smoke scale (mar-iid-fl, seed 0,
-12 batches, 2026-12-01): ‖∇recon‖ 0.068, ‖∇A-MMD‖ 0.226, ratio 0.30 -> γ_max = 0.1 (log10 0.30 =
--0.52, so the rule's rounding sits near the boundary between 0.1 and 1): at this scale the rule
+12 batches, 2026-12-01): 5 clients ‖∇recon‖ 0.068, ‖∇A-MMD‖ 0.241, ratio 0.28 (10 clients: 0.30)
+-> γ_max = 0.1 (log10 0.28 = -0.55, near the rounding boundary between 0.1 and 1): at this scale the rule
 gives the paper's values back, with the alignment gradient at γ_max a third of the
 reconstruction gradient."""
 
