@@ -8,9 +8,11 @@ run's folder already holds a checkpoint); ``--workers`` jobs run at a time. Fini
 (``summary.json`` present) are skipped, so calling the command again after an interruption
 continues where it stopped (a run killed mid-way resumes from its last round's checkpoint).
 
-Order: the ``--first`` cells (default: every cell except the DecL-complete runs of SimSiam
-and MAR) for every replicate, replicate by replicate, then the remaining cells replicate by
-replicate, so a queue stopped early holds whole replicates of the most needed comparisons.
+Order: the cells in no ``--last`` tier for every replicate, replicate by replicate, then each
+tier's cells the same way (default tiers: SimSiam and MAR on the sparse graph, then SimSiam
+and MAR on the complete graph), so a queue stopped early holds whole replicates of the most
+needed comparisons (MAE everywhere, SimSiam and MAR in FL: MIM vs CL, FL vs DecL, MAR vs MAE,
+and the noise-floor control).
 Progress (job started / finished, wall time, exit status) goes to stdout, one line each.
 Exit status 0 when every job finished, 1 otherwise, 2 on bad input.
 """
@@ -30,15 +32,20 @@ from theory.errors import ParameterError, require
 
 __all__ = ["jobs", "main"]
 
-DEFAULT_LAST = "simsiam-*-declcomplete,mar-*-declcomplete"
+DEFAULT_LAST = "simsiam-*-decl3,mar-*-decl3;simsiam-*-declcomplete,mar-*-declcomplete"
 
 
-def jobs(cells: Sequence[str], replicates: int, last: Sequence[str]) -> list[tuple[int, str]]:
-    """(replicate, cell) in queue order: the cells not matching ``last`` for every replicate,
-    then the ``last`` ones for every replicate."""
-    late = [c for c in cells if any(fnmatch.fnmatch(c, p) for p in last)]
-    early = [c for c in cells if c not in late]
-    return [(r, c) for r in range(replicates) for c in early] + [(r, c) for r in range(replicates) for c in late]
+def jobs(cells: Sequence[str], replicates: int, tiers: Sequence[Sequence[str]]) -> list[tuple[int, str]]:
+    """(replicate, cell) in queue order: the cells matching no tier for every replicate
+    (replicate-major), then those of the first tier for every replicate, then the next tier..."""
+    placed: set[str] = set()
+    groups: list[list[str]] = []
+    for patterns in tiers:
+        group = [c for c in cells if c not in placed and any(fnmatch.fnmatch(c, p) for p in patterns)]
+        placed.update(group)
+        groups.append(group)
+    groups.insert(0, [c for c in cells if c not in placed])
+    return [(r, c) for group in groups for r in range(replicates) for c in group]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,7 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--replicates", type=int, default=5)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--last", default=DEFAULT_LAST, help="comma-separated cell patterns queued after all others")
+    p.add_argument(
+        "--last",
+        default=DEFAULT_LAST,
+        help="tiers of cell patterns queued after all other cells: tiers separated by ';', patterns by ','",
+    )
     p.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE")
     args = p.parse_args(argv)
     try:
@@ -60,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     cells = [k.split("/", 1)[1] for k in PRESETS[args.preset].runs(args.scale)]
     out = Path(args.out)
-    queue = [(r, c) for r, c in jobs(cells, args.replicates, [x for x in args.last.split(",") if x]) if not (out / f"rep{r}" / c / "summary.json").exists()]
+    queue = [(r, c) for r, c in jobs(cells, args.replicates, [[x for x in t.split(",") if x] for t in args.last.split(";") if t]) if not (out / f"rep{r}" / c / "summary.json").exists()]
     print(f"{time.strftime('%H:%M:%S')} queue: {len(queue)} runs to do", flush=True)
     running: list[tuple[subprocess.Popen[bytes], int, str, float]] = []
     failed = 0

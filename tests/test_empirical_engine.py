@@ -183,9 +183,10 @@ def _train_rounds(exp: engine.Experiment) -> None:
 
 @pytest.mark.parametrize("method", ["mae", "simsiam"])
 def test_fedavg_single_client_equals_centralised(method: str) -> None:
-    """One client, full participation: FedAvg (state swapped through the flat vectors and the
-    optimiser-state bank every round) equals a plain loop over the same batches and draws."""
-    cfg = tiny(method__name=method, partition__n_clients=1, federation__client_fraction=1.0, federation__local_epochs=2)
+    """One client, full participation, ``client_state="persist"``: FedAvg (state swapped through
+    the flat vectors and the optimiser-state bank every round) equals a plain loop over the same
+    batches and draws with one optimiser throughout."""
+    cfg = tiny(method__name=method, partition__n_clients=1, federation__client_fraction=1.0, federation__local_epochs=2, optim__client_state="persist")
     exp = engine.build(cfg)
     _train_rounds(exp)
 
