@@ -238,7 +238,7 @@ def test_decl_complete_uniform_equals_fedavg_full_participation() -> None:
 
 
 def test_mar_gamma_follows_client_selections(tmp_path: Path) -> None:
-    cfg = tiny(method__name="mar", method__global_repr="bank", federation__client_fraction=0.5, federation__rounds=4, method__gamma_horizon=2)
+    cfg = tiny(method__name="mar", method__global_repr="bank", federation__client_fraction=0.5, federation__rounds=5, method__gamma_horizon=2)
     train(cfg, tmp_path, progress=False)
     records = read_jsonl(tmp_path / "metrics.jsonl")
     counts = np.zeros(4, dtype=int)
