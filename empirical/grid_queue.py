@@ -9,10 +9,12 @@ run's folder already holds a checkpoint); ``--workers`` jobs run at a time. Fini
 continues where it stopped (a run killed mid-way resumes from its last round's checkpoint).
 
 Order: the cells in no ``--last`` tier for every replicate, replicate by replicate, then each
-tier's cells the same way (default tiers: SimSiam and MAR on the sparse graph, then SimSiam
-and MAR on the complete graph), so a queue stopped early holds whole replicates of the most
-needed comparisons (MAE everywhere, SimSiam and MAR in FL: MIM vs CL, FL vs DecL, MAR vs MAE,
-and the noise-floor control).
+tier's cells the same way. Default: first the 8 cells the paper's comparisons need (MAE IID
+and skewed in FL and on the sparse graph, MAE skewed on the complete graph = the noise-floor
+control, SimSiam IID and skewed in FL, MAR skewed in FL), then MAE IID on the complete graph
+and MAR IID in FL, then SimSiam and MAR on the sparse graph, then on the complete graph; so a
+queue stopped early holds whole replicates of the most needed comparisons.
+Progress lines include the CPU time (user + system) of the finished runs so far.
 Progress (job started / finished, wall time, exit status) goes to stdout, one line each.
 Exit status 0 when every job finished, 1 otherwise, 2 on bad input.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import resource
 import subprocess
 import sys
 import time
@@ -32,7 +35,7 @@ from theory.errors import ParameterError, require
 
 __all__ = ["jobs", "main"]
 
-DEFAULT_LAST = "simsiam-*-decl3,mar-*-decl3;simsiam-*-declcomplete,mar-*-declcomplete"
+DEFAULT_LAST = "mae-iid-declcomplete,mar-iid-fl;simsiam-*-decl3,mar-*-decl3;simsiam-*-declcomplete,mar-*-declcomplete"
 
 
 def jobs(cells: Sequence[str], replicates: int, tiers: Sequence[Sequence[str]]) -> list[tuple[int, str]]:
@@ -98,8 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if proc.poll() is not None:
                 running.remove(job)
                 failed += proc.returncode != 0
+                use = resource.getrusage(resource.RUSAGE_CHILDREN)
                 print(f"{time.strftime('%H:%M:%S')} done  rep{r}/{c} rc={proc.returncode} {time.perf_counter() - t0:.0f}s "
-                      f"({len(queue)} queued)", flush=True)
+                      f"({len(queue)} queued; CPU of finished runs {(use.ru_utime + use.ru_stime) / 60:.1f} min)", flush=True)
     return 0 if failed == 0 else 1
 
 

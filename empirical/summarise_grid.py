@@ -289,6 +289,11 @@ def _iv(d: dict[str, Any] | None, scale: float = 100.0, digits: int = 1) -> str:
     return Interval(**d).fmt(scale, digits)
 
 
+def _acc(d: dict[str, Any] | None) -> str:
+    """An accuracy (not a difference): no sign."""
+    return _iv(d).replace("+", "") if d else "-"
+
+
 def _lbl(method: str) -> str:
     return METHOD_LABELS.get(method, method)
 
@@ -303,15 +308,19 @@ def replicated_tables(analysis: dict[str, Any]) -> str:
     out += ["", "| method | framework | probe IID | probe α=0.1 | drop (IID - skew) | CDR IID | CDR skew | CDR drop |",
             "|---|---|---|---|---|---|---|---|"]
     cells = {(c["method"], c["partition"], c["framework"]): c for c in analysis["cells"]}
-    for d in analysis["drops"]:
-        m, f = d["method"], d["framework"]
-        ci, cl = cells.get((m, "iid", f)), cells.get((m, "label", f))
-        out.append(
-            f"| {_lbl(m)} | {_framework_label(f)} | {_iv(ci and ci['acc'])} | {_iv(cl and cl['acc'])} | {_iv(d['drop'])} | "
-            f"{_iv(ci and ci['cdr'])} | {_iv(cl and cl['cdr'])} | {_iv(d['cdr_drop'])} |"
-        )
+    drops = {(d["method"], d["framework"]): d for d in analysis["drops"]}
+    for m in analysis["methods"]:
+        for f in analysis["frameworks"]:
+            ci, cl = cells.get((m, "iid", f)), cells.get((m, "label", f))
+            if ci is None and cl is None:
+                continue
+            d = drops.get((m, f)) or {"drop": None, "cdr_drop": None}
+            out.append(
+                f"| {_lbl(m)} | {_framework_label(f)} | {_acc(ci and ci['acc'])} | {_acc(cl and cl['acc'])} | {_iv(d['drop'])} | "
+                f"{_acc(ci and ci['cdr'])} | {_acc(cl and cl['cdr'])} | {_iv(d['cdr_drop'])} |"
+            )
     if analysis.get("baseline"):
-        out.append(f"| untrained encoder | - | {_iv(analysis['baseline'])} | {_iv(analysis['baseline'])} | - | - | - | - |")
+        out.append(f"| untrained encoder | - | {_acc(analysis['baseline'])} | {_acc(analysis['baseline'])} | - | - | - | - |")
     out += ["", "Paper claims (a claim is supported only when its 95 % interval excludes 0 on the predicted side; "
             "contradicted when it excludes 0 on the other side):", "",
             "| claim | comparison | framework | estimate (points) | n | verdict |", "|---|---|---|---|---:|---|"]
