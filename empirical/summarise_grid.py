@@ -37,7 +37,7 @@ import torch
 from empirical.checkpoint import atomic_write_text, json_safe
 from empirical.config import ExperimentConfig, config_diff, from_dict, to_dict
 from empirical.grid_stats import analyse
-from empirical.intervals import Correlation, Interval
+from empirical.intervals import Correlation, Interval, mean_interval
 from theory.errors import ParameterError, require
 
 __all__ = [
@@ -320,7 +320,8 @@ def replicated_tables(analysis: dict[str, Any]) -> str:
                 f"{_acc(ci and ci['cdr'])} | {_acc(cl and cl['cdr'])} | {_iv(d['cdr_drop'])} |"
             )
     if analysis.get("baseline"):
-        out.append(f"| untrained encoder | - | {_acc(analysis['baseline'])} | {_acc(analysis['baseline'])} | - | - | - | - |")
+        bc = analysis.get("baseline_cdr")
+        out.append(f"| untrained encoder | - | {_acc(analysis['baseline'])} | {_acc(analysis['baseline'])} | - | {_acc(bc)} | {_acc(bc)} | - |")
     out += ["", "Paper claims (a claim is supported only when its 95 % interval excludes 0 on the predicted side; "
             "contradicted when it excludes 0 on the other side):", "",
             "| claim | comparison | framework | estimate (points) | n | verdict |", "|---|---|---|---|---:|---|"]
@@ -352,10 +353,11 @@ def replicated_tables(analysis: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def replicate_baselines(folder: Path, rows: list[dict[str, Any]], compute: bool) -> dict[int, float]:
+def replicate_baselines(folder: Path, rows: list[dict[str, Any]], compute: bool, cdr: dict[int, float] | None = None) -> dict[int, float]:
     """replicate -> probe accuracy of the untrained encoder (MAE's IID FL config of that replicate;
     the backbone's initial weights are the same for MAE, MAR and SimSiam), cached in
-    ``<folder>/rep<r>/baseline.json``."""
+    ``<folder>/rep<r>/baseline.json``. ``cdr``: filled with the untrained encoder's class-direction
+    retention per replicate."""
     out: dict[int, float] = {}
     for rep in sorted({r["replicate"] for r in rows if r["replicate"] is not None}):
         sub = [r for r in rows if r["replicate"] == rep]
@@ -365,6 +367,10 @@ def replicate_baselines(folder: Path, rows: list[dict[str, Any]], compute: bool)
         accs = [a for a in accs if isinstance(a, float)]
         if accs:
             out[rep] = accs[0]
+        cdrs = [e["final"].get("cdr_mean") for e in base.values()]
+        cdrs = [a for a in cdrs if isinstance(a, float)]
+        if cdrs and cdr is not None:
+            cdr[rep] = cdrs[0]
     return out
 
 
@@ -427,8 +433,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         replicated = any(r["replicate"] is not None for r in rows)
         analysis = None
         if replicated:
-            base_by_rep = replicate_baselines(folder, rows, compute=args.baseline)
+            base_cdr: dict[int, float] = {}
+            base_by_rep = replicate_baselines(folder, rows, compute=args.baseline, cdr=base_cdr)
             analysis = analyse(rows, base_by_rep or None)
+            if base_cdr:
+                analysis["baseline_cdr"] = mean_interval(list(base_cdr.values())).to_dict()
             baseline = {}
             text = [f"Replicated grid: {folder} ({len(rows)} finished runs)", "", replicated_tables(analysis)]
         else:
