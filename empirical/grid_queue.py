@@ -9,11 +9,14 @@ run's folder already holds a checkpoint); ``--workers`` jobs run at a time. Fini
 continues where it stopped (a run killed mid-way resumes from its last round's checkpoint).
 
 Order: the cells in no ``--last`` tier for every replicate, replicate by replicate, then each
-tier's cells the same way. Default: first the 8 cells the paper's comparisons need (MAE IID
-and skewed in FL and on the sparse graph, MAE skewed on the complete graph = the noise-floor
-control, SimSiam IID and skewed in FL, MAR skewed in FL), then MAE IID on the complete graph
-and MAR IID in FL, then SimSiam and MAR on the sparse graph, then on the complete graph; so a
-queue stopped early holds whole replicates of the most needed comparisons.
+tier's cells the same way. Default: first the 5 cells of MIM vs CL and MAR vs MAE in FL (MAE
+and SimSiam IID and skewed, MAR skewed), then MAE on the sparse graph and MAE skewed on the
+complete graph (FL vs DecL and the noise-floor control), then MAE IID on the complete graph and
+MAR IID in FL, then SimSiam and MAR on the sparse graph, then on the complete graph; so a queue
+stopped early holds whole replicates of the most needed comparisons. (The README's run
+reached this order after two restarts on a machine slower than planned: its replicates 0 and 1
+ran MAE on the graphs before the SimSiam and MAR cells; the runs are independent, so the order
+changes only which runs exist when the queue stops.)
 Progress lines include the CPU time (user + system) of the finished runs so far.
 Progress (job started / finished, wall time, exit status) goes to stdout, one line each.
 Exit status 0 when every job finished, 1 otherwise, 2 on bad input.
@@ -35,7 +38,10 @@ from theory.errors import ParameterError, require
 
 __all__ = ["jobs", "main"]
 
-DEFAULT_LAST = "mae-iid-declcomplete,mar-iid-fl;simsiam-*-decl3,mar-*-decl3;simsiam-*-declcomplete,mar-*-declcomplete"
+DEFAULT_LAST = (
+    "mae-iid-decl3,mae-label-decl3,mae-label-declcomplete;mae-iid-declcomplete,mar-iid-fl;"
+    "simsiam-*-decl3,mar-*-decl3;simsiam-*-declcomplete,mar-*-declcomplete"
+)
 
 
 def jobs(cells: Sequence[str], replicates: int, tiers: Sequence[Sequence[str]]) -> list[tuple[int, str]]:
