@@ -9,8 +9,8 @@ record; :func:`summarise` evaluates the final model. Files (metrics, checkpoints
 written by :mod:`empirical.run` only.
 
 Distributed (``build(cfg, dist)``, :mod:`empirical.distributed`): the same objects on every
-rank, with :class:`~empirical.distributed.DistFedAvg` / :class:`~empirical.distributed.DistGossip`
-as the algorithm; each rank trains only its clients, rank 0 evaluates, and
+rank, with the rank's :class:`~empirical.distributed.DistContext` as the transport of the same
+FedAvg / Gossip (:mod:`empirical.transport`); each rank trains only its clients, rank 0 evaluates, and
 :meth:`Experiment.checkpoint_state` gathers the global-format state to rank 0.
 
 Resume: every generator is keyed by (client, round, epoch, step) (see
@@ -48,7 +48,7 @@ from empirical.clients import (
 from empirical.config import ExperimentConfig
 from empirical.data import ArrayDataset, load_dataset, to_tensor, train_test_split
 from empirical.decl import Gossip, build_mixing, build_topology
-from empirical.distributed import DistContext, DistFedAvg, DistGossip, gather_pool_state, load_pool_state
+from empirical.distributed import DistContext, gather_pool_state, load_pool_state
 from empirical.fl import FedAvg, clients_per_round
 from empirical.methods import MAE, MAR, SimSiam, mae_adamw, simsiam_sgd
 from empirical.models import ResNetCIFAR, ViTEncoder, resnet18_cifar, vit_tiny_for
@@ -317,7 +317,7 @@ def build(cfg: ExperimentConfig, dist: DistContext | None = None) -> Experiment:
     """Build data, model, optimiser, clients and algorithm of ``cfg`` (checked first).
 
     ``dist``: this process' place in a ``torch.distributed`` run (:mod:`empirical.distributed`);
-    the algorithm is then :class:`DistFedAvg` / :class:`DistGossip` and the device the rank's.
+    it is then the transport of :class:`FedAvg` / :class:`Gossip` and the device is the rank's.
     """
     cfg = cfg.check()
     if cfg.run.device.startswith("cuda"):
@@ -377,14 +377,11 @@ def build(cfg: ExperimentConfig, dist: DistContext | None = None) -> Experiment:
     algorithm: FedAvg | Gossip
     if fed.framework == "fl":
         fl_args: dict[str, Any] = {"client_fraction": fed.client_fraction, "local_epochs": fed.local_epochs, "seed": cfg.run.seed}
-        algorithm = FedAvg(pool, initial, **fl_args) if dist is None else DistFedAvg(pool, initial, ctx=dist, **fl_args)
+        algorithm = FedAvg(pool, initial, **fl_args, transport=dist)
     else:
         top = build_topology(cfg.decentralised, n, cfg.run.seed)
         mixing = build_mixing(top, cfg.decentralised.mixing, data.clients.sizes)
-        if dist is None:
-            algorithm = Gossip(pool, initial, topology=top, mixing=mixing, local_epochs=fed.local_epochs)
-        else:
-            algorithm = DistGossip(pool, initial, topology=top, mixing=mixing, local_epochs=fed.local_epochs, ctx=dist)
+        algorithm = Gossip(pool, initial, topology=top, mixing=mixing, local_epochs=fed.local_epochs, transport=dist)
     return Experiment(cfg, device, data, method, state, optimizer, trainer, pool, algorithm, initial, dist)
 
 
