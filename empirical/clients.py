@@ -24,7 +24,7 @@ uninterrupted one. CPU generators also make the draws identical on CPU and CUDA.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,8 @@ __all__ = [
     "PURPOSE_ORDER",
     "PURPOSE_ZBAR",
     "PURPOSE_BANK",
+    "train_clients",
+    "merge_reports",
 ]
 
 # Last key of every generator, so that draws for different purposes never share a stream.
@@ -406,7 +408,8 @@ class LocalTrainer:
 
 class GammaSchedule:
     """γ_t^(i) of Eq. 7 per client: ω = the number of times client i was selected BEFORE this
-    round (0 at its first selection, so a client starts at γ_max), Ω = ``horizon``.
+    round and aligned to a z̄ (0 at its first alignment, so a client starts at γ_max), Ω =
+    ``horizon``. In bank mode a selection without any z̄ (round 0: no bank exists) is not counted.
 
     Reading: "the number of times client i has been selected up to round t" is read as
     excluding round t itself, so that the schedule starts at γ_max as the paper intends
@@ -480,7 +483,10 @@ class ClientPool:
             elif self.banks is not None:
                 pool = self.banks.pool(zbar_sources)
                 applied = gamma if pool is not None else 0.0
-            self.gamma.selected(client)
+            if applied > 0.0 or pool is not None or self.global_encoder:
+                # ω counts the selections at which the client aligned: a bank-mode client that
+                # found no z̄ yet (round 0) keeps ω = 0 and gets γ_max when it first aligns
+                self.gamma.selected(client)
         result = trainer.train(client, rnd, epochs, gamma=applied, zbar_pool=pool, use_reference=self.global_encoder)
         trained = trainer.state.read()
         if self.persist_optimizer:
@@ -508,3 +514,44 @@ class ClientPool:
             self.gamma.times_selected = state["times_selected"].numpy().astype(np.int64).copy()
         if self.banks is not None:
             self.banks.load_state(state["banks"], device)
+
+
+def train_clients(
+    pool: ClientPool,
+    clients: Sequence[int],
+    rnd: int,
+    start: Callable[[int], Tensor],
+    epochs: int,
+    sources: Callable[[int], Sequence[int]],
+    on_client: Callable[[int], None] | None = None,
+) -> tuple[list[Tensor], dict[str, Any]]:
+    """One round's local training of ``clients`` (in order), the client loop of FedAvg and
+    gossip: client c starts from ``start(c)`` and aligns to the banks of ``sources(c)``.
+
+    Returns the trained flat weights (one per client) and the report
+    ``{"losses", "metrics", "gammas": {str(c): ...}, "steps": total}``.
+    """
+    trained: list[Tensor] = []
+    rep: dict[str, Any] = {"losses": {}, "metrics": {}, "gammas": {}, "steps": 0}
+    for c in clients:
+        weights, result, gamma = pool.run_client(c, rnd, start(c), epochs, sources(c))
+        trained.append(weights)
+        rep["losses"][str(c)] = result.metrics.get("loss", float("nan"))
+        rep["metrics"][str(c)] = result.metrics
+        rep["steps"] += result.steps
+        if gamma is not None:
+            rep["gammas"][str(c)] = gamma
+        if on_client is not None:
+            on_client(c)
+    return trained, rep
+
+
+def merge_reports(parts: Sequence[dict[str, Any]], order: Sequence[int]) -> dict[str, Any]:
+    """The :func:`train_clients` reports of every process, keyed by str(client) in ``order``."""
+    merged: dict[str, dict[str, Any]] = {"losses": {}, "metrics": {}, "gammas": {}}
+    for p in parts:
+        for key in merged:
+            merged[key].update(p[key])
+    out: dict[str, Any] = {k: {str(c): v[str(c)] for c in order if str(c) in v} for k, v in merged.items()}
+    out["steps"] = sum(int(p["steps"]) for p in parts)
+    return out

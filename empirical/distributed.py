@@ -1,5 +1,11 @@
-"""The ``torch.distributed`` backend: clients spread over processes, FedAvg by all-reduce, gossip by
-point-to-point exchange with the neighbours' ranks.
+"""The ``torch.distributed`` transport: clients spread over processes, FedAvg's sums by all-reduce,
+gossip's neighbour models by point-to-point exchange with the neighbours' ranks.
+
+This module holds only the transport (:class:`DistContext`, an
+:class:`empirical.transport.Transport`) and the rank bookkeeping (set-up, failure handling,
+checkpoint gather/scatter of the clients' state). The round logic is that of the in-process
+run, written once: :class:`empirical.fl.FedAvg` and :class:`empirical.decl.Gossip` built with
+``transport=ctx``.
 
 Launch (``torchrun`` sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT)::
 
@@ -17,11 +23,11 @@ seed) and uses only its clients' indices. Randomness is keyed by (seed, stream, 
 epoch, step) (:mod:`empirical.clients`), so a client draws the same masks, views and batches
 on any rank.
 
-* FL (:class:`DistFedAvg`): every rank draws the same client sample, trains its selected
+* FL (:class:`~empirical.fl.FedAvg`): every rank draws the same client sample, trains its selected
   clients from x_t, sums w_i x_i (and x_i, for the consensus distance) and
   ``all_reduce(SUM)`` gives x_{t+1} on every rank. MAR banks of the round's participants are
   all-gathered (they form the next round's z̄ pool).
-* DecL (:class:`DistGossip`): rank r trains its clients, sends the trained models (and MAR
+* DecL (:class:`~empirical.decl.Gossip`): rank r trains its clients, sends the trained models (and MAR
   banks) of its clients that neighbour a client of rank q to q and receives q's such models,
   all in one ``batch_isend_irecv`` of ``P2POp``s, then applies its rows of W restricted to the
   neighbourhood columns. No all-gather of models.
@@ -48,23 +54,19 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from types import FrameType
 from typing import Any, TypeVar
 
-import numpy as np
 import torch
 import torch.distributed as dist
-from jaxtyping import Float
 from torch import Tensor
 
 from empirical.clients import ClientPool
-from empirical.decl import Gossip
-from empirical.fl import FedAvg, fedavg_weights, sample_clients
-from theory import graphs
+from empirical.transport import Messages
 from theory.errors import ParameterError, require
 
 __all__ = [
@@ -74,8 +76,6 @@ __all__ = [
     "peer_lost_line",
     "report_lost_peer",
     "shielded",
-    "DistFedAvg",
-    "DistGossip",
     "setup",
     "teardown",
     "agree",
@@ -90,7 +90,6 @@ __all__ = [
 FAULT_RANK_ENV = "DSSL_FAULT_KILL_RANK"
 FAULT_ROUND_ENV = "DSSL_FAULT_AT_ROUND"
 FAULT_MODE_ENV = "DSSL_FAULT_MODE"
-_TAG_MODELS, _TAG_BANKS, _TAG_GATHER = 0, 1, 2
 
 T = TypeVar("T")
 
@@ -130,9 +129,21 @@ class DistContext:
         return box[0]  # type: ignore[return-value]
 
     def all_gather(self, obj: Any) -> list[Any]:
+        """Every rank's ``obj`` (tensors inside it travel, and arrive, on the CPU)."""
         out: list[Any] = [None] * self.world_size
-        dist.all_gather_object(out, obj)
+        dist.all_gather_object(out, _to_cpu(obj))
         return out
+
+    # the transport of empirical.fl / empirical.decl (empirical.transport.Transport) ----------
+
+    def all_reduce_sum(self, t: Tensor) -> Tensor:
+        """``all_reduce(SUM)`` in place; returns ``t``."""
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return t
+
+    def exchange(self, sends: Messages, recvs: Messages) -> None:
+        """Neighbour point-to-point: one ``batch_isend_irecv`` of every message."""
+        _exchange(sends, recvs)
 
     def gather(self, obj: Any) -> list[Any] | None:
         out: list[Any] | None = [None] * self.world_size if self.is_writer else None
@@ -308,9 +319,7 @@ def fault_point(ctx: DistContext | None, rnd: int) -> None:
 # --------------------------------------------------------------------------- helpers
 
 
-def _exchange(
-    sends: dict[int, list[tuple[int, Tensor]]], recvs: dict[int, list[tuple[int, Tensor]]]
-) -> None:
+def _exchange(sends: Messages, recvs: Messages) -> None:
     """One ``batch_isend_irecv``: ``sends[q]`` = [(tag, tensor)] to rank q, ``recvs[q]`` =
     [(tag, buffer)] filled from rank q. Every pair posts its messages in the same order."""
     ops = []
@@ -324,13 +333,6 @@ def _exchange(
             req.wait()
 
 
-def _sq_dist_sum(rows: Float[Tensor, "k p"], mean: Float[Tensor, " p"]) -> Tensor:
-    """Σ_i ‖x_i - x̄‖² in float64 (a 0-d tensor on the rows' device)."""
-    if rows.shape[0] == 0:
-        return torch.zeros((), dtype=torch.float64, device=mean.device)
-    return (rows - mean[None, :]).double().pow(2).sum()
-
-
 def _to_cpu(obj: Any) -> Any:
     if isinstance(obj, Tensor):
         return obj.detach().cpu()
@@ -339,215 +341,6 @@ def _to_cpu(obj: Any) -> Any:
     if isinstance(obj, list):
         return [_to_cpu(v) for v in obj]
     return obj
-
-
-def _merge_reports(parts: Sequence[dict[str, Any]], order: Sequence[int]) -> dict[str, Any]:
-    """Per-client metrics of every rank, keyed by str(client) in ``order``."""
-    merged: dict[str, dict[str, Any]] = {"losses": {}, "metrics": {}, "gammas": {}}
-    for p in parts:
-        for key in merged:
-            merged[key].update(p[key])
-    out: dict[str, Any] = {k: {str(c): v[str(c)] for c in order if str(c) in v} for k, v in merged.items()}
-    out["steps"] = sum(int(p["steps"]) for p in parts)
-    return out
-
-
-def _train_clients(
-    pool: ClientPool,
-    clients: Sequence[int],
-    rnd: int,
-    start: Callable[[int], Tensor],
-    epochs: int,
-    sources: Callable[[int], Sequence[int]],
-    on_client: Callable[[int], None] | None,
-) -> tuple[list[Tensor], dict[str, Any]]:
-    trained: list[Tensor] = []
-    rep: dict[str, Any] = {"losses": {}, "metrics": {}, "gammas": {}, "steps": 0}
-    for c in clients:
-        weights, result, gamma = pool.run_client(c, rnd, start(c), epochs, sources(c))
-        trained.append(weights)
-        rep["losses"][str(c)] = result.metrics.get("loss", float("nan"))
-        rep["metrics"][str(c)] = result.metrics
-        rep["steps"] += result.steps
-        if gamma is not None:
-            rep["gammas"][str(c)] = gamma
-        if on_client is not None:
-            on_client(c)
-    return trained, rep
-
-
-# --------------------------------------------------------------------------- FL
-
-
-class DistFedAvg(FedAvg):
-    """FedAvg with the clients spread over ranks; x_t is replicated on every rank."""
-
-    def __init__(self, pool: ClientPool, initial: Float[Tensor, " p"], *, ctx: DistContext, **kwargs: Any) -> None:
-        super().__init__(pool, initial, **kwargs)
-        self.ctx = ctx
-
-    def run_round(self, rnd: int, on_client: Callable[[int], None] | None = None) -> dict[str, Any]:
-        ctx, n = self.ctx, self.n_clients
-        selected = sample_clients(self.seed, rnd, n, self.k)
-        mine = [c for c in selected if ctx.owner(c, n) == ctx.rank]
-        w = fedavg_weights(self.pool.data.sizes, selected)
-        weight_of = dict(zip(selected, (float(x) for x in w)))
-        trained, rep = _train_clients(
-            self.pool, mine, rnd, lambda c: self.global_weights, self.local_epochs, lambda c: self.previous_participants, on_client
-        )
-        acc = torch.zeros((2, self.global_weights.numel()), dtype=self.global_weights.dtype, device=self.global_weights.device)
-        for c, x in zip(mine, trained):
-            acc[0].add_(x, alpha=weight_of[c])  # Σ w_i x_i
-            acc[1].add_(x)  # Σ x_i (consensus distance)
-        dist.all_reduce(acc, op=dist.ReduceOp.SUM)
-        self.global_weights = acc[0].clone()
-        mean = acc[1] / len(selected)
-        sq = _sq_dist_sum(torch.stack(trained) if trained else acc[:0], mean)
-        dist.all_reduce(sq, op=dist.ReduceOp.SUM)
-        banks = self.pool.banks
-        rep["banks"] = _to_cpu(banks.current) if banks is not None else {}
-        parts = ctx.all_gather(rep)
-        if banks is not None:  # z̄ of the next round: the banks of all of this round's participants
-            banks.current = {int(c): z.to(ctx.device) for p in parts for c, z in p["banks"].items()}
-            banks.end_round(replace=True)
-        self.previous_participants = selected
-        merged = _merge_reports(parts, selected)
-        return {
-            "clients": selected,
-            "weights": [float(x) for x in w],
-            "client_loss": merged["losses"],
-            "client_metrics": merged["metrics"],
-            "steps": merged["steps"],
-            "gamma": merged["gammas"],
-            "consensus_distance": float(sq.sqrt() / len(selected) ** 0.5),
-        }
-
-
-# --------------------------------------------------------------------------- DecL
-
-
-class DistGossip(Gossip):
-    """Gossip with the clients spread over ranks; :attr:`models` holds only this rank's
-    clients' rows (``(n_local, P)``, row k = client ``mine[k]``)."""
-
-    def __init__(
-        self,
-        pool: ClientPool,
-        initial: Float[Tensor, " p"],
-        *,
-        topology: graphs.Topology,
-        mixing: np.ndarray,
-        local_epochs: int,
-        ctx: DistContext,
-    ) -> None:
-        n = pool.data.n_clients
-        require(topology.n == n, "graph", f"on N = {n} nodes", topology.n)
-        self.pool, self.topology, self.mixing, self.local_epochs, self.ctx = pool, topology, mixing, local_epochs, ctx
-        self.n = n
-        self.mine = ctx.clients(n)
-        hoods = topology.neighbourhoods
-        # columns of W this rank needs: the neighbourhoods of its clients
-        self.needed = sorted({j for i in self.mine for j in hoods[i]})
-        self._w = torch.as_tensor(mixing[np.ix_(self.mine, self.needed)], dtype=initial.dtype, device=initial.device)  # (n_local, k)
-        self.models = initial.detach()[None, :].repeat(len(self.mine), 1)  # (n_local, P)
-        owner = lambda c: ctx.owner(c, n)  # noqa: E731
-        self.send_ids: dict[int, list[int]] = {}  # rank q -> my clients some client of q needs
-        self.recv_ids: dict[int, list[int]] = {}  # rank q -> q's clients some client of mine needs
-        for q in range(ctx.world_size):
-            if q == ctx.rank:
-                continue
-            theirs = [i for i in range(n) if owner(i) == q]
-            send = sorted({j for i in theirs for j in hoods[i] if owner(j) == ctx.rank})
-            recv = sorted(j for j in self.needed if owner(j) == q)
-            if send:
-                self.send_ids[q] = send
-            if recv:
-                self.recv_ids[q] = recv
-
-    def run_round(self, rnd: int, on_client: Callable[[int], None] | None = None) -> dict[str, Any]:
-        ctx, n = self.ctx, self.n
-        row = {c: k for k, c in enumerate(self.mine)}
-        hoods = self.topology.neighbourhoods
-        trained_list, rep = _train_clients(
-            self.pool, self.mine, rnd, lambda c: self.models[row[c]], self.local_epochs, lambda c: hoods[c], on_client
-        )
-        trained = torch.stack(trained_list)  # (n_local, P)
-        banks = self.pool.banks
-        p = trained.shape[1]
-        sends: dict[int, list[tuple[int, Tensor]]] = {}
-        recvs: dict[int, list[tuple[int, Tensor]]] = {}
-        for q, ids in self.send_ids.items():
-            sends[q] = [(_TAG_MODELS, trained[[row[j] for j in ids]])]
-            if banks is not None:
-                sends[q].append((_TAG_BANKS, torch.cat([banks.current[j] for j in ids])))
-        bank_shape = None
-        if banks is not None:
-            e = next(iter(banks.current.values())).shape[1]
-            bank_shape = lambda j: (min(self.pool.bank_size, int(self.pool.data.sizes[j])), e)  # noqa: E731
-        for q, ids in self.recv_ids.items():
-            recvs[q] = [(_TAG_MODELS, torch.empty((len(ids), p), dtype=trained.dtype, device=trained.device))]
-            if bank_shape is not None:
-                m = sum(bank_shape(j)[0] for j in ids)
-                recvs[q].append((_TAG_BANKS, torch.empty((m, bank_shape(ids[0])[1]), dtype=trained.dtype, device=trained.device)))
-        _exchange(sends, recvs)
-        rows_of: dict[int, Tensor] = {c: trained[k] for k, c in enumerate(self.mine)}
-        for q, ids in self.recv_ids.items():
-            for k, j in enumerate(ids):
-                rows_of[j] = recvs[q][0][1][k]
-            if bank_shape is not None and banks is not None:
-                parts = torch.split(recvs[q][1][1], [bank_shape(j)[0] for j in ids])
-                for j, z in zip(ids, parts):
-                    banks.current[j] = z
-        x_needed = torch.stack([rows_of[j] for j in self.needed])  # (k, P)
-        self.models = self._w @ x_needed  # (n_local, k) @ (k, P): x_i <- Σ_{j ∈ A_i} w_ij x_j
-        before = self._consensus(trained)
-        after = self._consensus(self.models)
-        if banks is not None:
-            banks.end_round(replace=False)
-        merged = _merge_reports(ctx.all_gather(rep), range(n))
-        return {
-            "clients": list(range(n)),
-            "client_loss": merged["losses"],
-            "client_metrics": merged["metrics"],
-            "steps": merged["steps"],
-            "gamma": merged["gammas"],
-            "consensus_distance": before,
-            "consensus_after_mixing": after,
-        }
-
-    def _consensus(self, local: Float[Tensor, "k p"]) -> float:
-        mean = local.sum(dim=0)
-        dist.all_reduce(mean, op=dist.ReduceOp.SUM)
-        mean /= self.n
-        sq = _sq_dist_sum(local, mean)
-        dist.all_reduce(sq, op=dist.ReduceOp.SUM)
-        return float((sq / self.n).sqrt())
-
-    def final_model(self) -> Float[Tensor, " p"]:
-        """(1/N) Σ_i x_i (a collective: every rank must call it)."""
-        total = self.models.sum(dim=0)
-        dist.all_reduce(total, op=dist.ReduceOp.SUM)
-        return total / self.n
-
-    def state(self) -> dict[str, Any]:
-        """{"models": (N, P)} on rank 0 (gathered by point-to-point), {"models": None} elsewhere."""
-        ctx = self.ctx
-        if not ctx.is_writer:
-            _exchange({0: [(_TAG_GATHER, self.models)]}, {})
-            return {"models": None}
-        blocks: dict[int, list[int]] = {}
-        for c in range(self.n):
-            blocks.setdefault(ctx.owner(c, self.n), []).append(c)
-        full = torch.empty((self.n, self.models.shape[1]), dtype=self.models.dtype, device=self.models.device)  # (N, P)
-        bufs = {q: torch.empty_like(full[: len(ids)]) for q, ids in blocks.items() if q != ctx.rank}
-        _exchange({}, {q: [(_TAG_GATHER, b)] for q, b in bufs.items()})
-        full[self.mine] = self.models
-        for q, b in bufs.items():
-            full[blocks[q]] = b
-        return {"models": full}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.models = state["models"][self.mine].to(self.models.device, self.models.dtype).clone()
 
 
 # --------------------------------------------------------------------------- client state

@@ -9,8 +9,8 @@ record; :func:`summarise` evaluates the final model. Files (metrics, checkpoints
 written by :mod:`empirical.run` only.
 
 Distributed (``build(cfg, dist)``, :mod:`empirical.distributed`): the same objects on every
-rank, with :class:`~empirical.distributed.DistFedAvg` / :class:`~empirical.distributed.DistGossip`
-as the algorithm; each rank trains only its clients, rank 0 evaluates, and
+rank, with the rank's :class:`~empirical.distributed.DistContext` as the transport of the same
+FedAvg / Gossip (:mod:`empirical.transport`); each rank trains only its clients, rank 0 evaluates, and
 :meth:`Experiment.checkpoint_state` gathers the global-format state to rank 0.
 
 Resume: every generator is keyed by (client, round, epoch, step) (see
@@ -48,7 +48,7 @@ from empirical.clients import (
 from empirical.config import ExperimentConfig
 from empirical.data import ArrayDataset, load_dataset, to_tensor, train_test_split
 from empirical.decl import Gossip, build_mixing, build_topology
-from empirical.distributed import DistContext, DistFedAvg, DistGossip, gather_pool_state, load_pool_state
+from empirical.distributed import DistContext, gather_pool_state, load_pool_state
 from empirical.fl import FedAvg, clients_per_round
 from empirical.methods import MAE, MAR, SimSiam, mae_adamw, simsiam_sgd
 from empirical.models import ResNetCIFAR, ViTEncoder, resnet18_cifar, vit_tiny_for
@@ -176,6 +176,10 @@ def prepare_data(cfg: ExperimentConfig, device: torch.device) -> PreparedData:
         raise ParameterError("partition", "a feasible partition", str(err)) from err
     x_train, y_train = to_tensor(train)  # (n, C, H, W) in [0, 1]
     x_test, y_test = to_tensor(test)
+    c, h, w = train.image_shape
+    if d.resize:
+        x_train, x_test = _fit_images(x_train, d.resize, c), _fit_images(x_test, d.resize, c)
+        h = w = d.resize
     x_clients = x_train
     if partition.transforms:
         x_clients = x_train.clone()
@@ -186,7 +190,6 @@ def prepare_data(cfg: ExperimentConfig, device: torch.device) -> PreparedData:
     to_dev = lambda x: ((x - mean) / std).to(device)  # noqa: E731
     indices = tuple(torch.from_numpy(np.array(i, dtype=np.int64)).to(device) for i in partition.indices)
     clients = ClientData(to_dev(x_clients), indices)
-    c, h, w = train.image_shape
     require(h == w, "data", "square images", (h, w))
     if cfg.eval.dataset == "same":
         ev = EvalData(to_dev(x_train), y_train.to(device), to_dev(x_test), y_test.to(device), train.n_classes, d.name)
@@ -314,7 +317,7 @@ def build(cfg: ExperimentConfig, dist: DistContext | None = None) -> Experiment:
     """Build data, model, optimiser, clients and algorithm of ``cfg`` (checked first).
 
     ``dist``: this process' place in a ``torch.distributed`` run (:mod:`empirical.distributed`);
-    the algorithm is then :class:`DistFedAvg` / :class:`DistGossip` and the device the rank's.
+    it is then the transport of :class:`FedAvg` / :class:`Gossip` and the device is the rank's.
     """
     cfg = cfg.check()
     if cfg.run.device.startswith("cuda"):
@@ -374,14 +377,11 @@ def build(cfg: ExperimentConfig, dist: DistContext | None = None) -> Experiment:
     algorithm: FedAvg | Gossip
     if fed.framework == "fl":
         fl_args: dict[str, Any] = {"client_fraction": fed.client_fraction, "local_epochs": fed.local_epochs, "seed": cfg.run.seed}
-        algorithm = FedAvg(pool, initial, **fl_args) if dist is None else DistFedAvg(pool, initial, ctx=dist, **fl_args)
+        algorithm = FedAvg(pool, initial, **fl_args, transport=dist)
     else:
         top = build_topology(cfg.decentralised, n, cfg.run.seed)
         mixing = build_mixing(top, cfg.decentralised.mixing, data.clients.sizes)
-        if dist is None:
-            algorithm = Gossip(pool, initial, topology=top, mixing=mixing, local_epochs=fed.local_epochs)
-        else:
-            algorithm = DistGossip(pool, initial, topology=top, mixing=mixing, local_epochs=fed.local_epochs, ctx=dist)
+        algorithm = Gossip(pool, initial, topology=top, mixing=mixing, local_epochs=fed.local_epochs, transport=dist)
     return Experiment(cfg, device, data, method, state, optimizer, trainer, pool, algorithm, initial, dist)
 
 
@@ -411,6 +411,9 @@ def evaluate_model(exp: Experiment, weights: Tensor, *, final: bool) -> dict[str
     if not final:
         return out
     out["rv"] = rv.to_dict()
+    out["rv_tied"] = rv.tied
+    cdr = evaluate.class_direction_retention(train_f, ev.train_y, test_f, ev.test_y, ev.n_classes)
+    out.update(cdr_mean=cdr.mean, cdr_min=cdr.min, cdr_spread=cdr.spread, cdr_ties=cdr.ties, cdr=cdr.to_dict())
     if e.probe == "ridge":
         seed = stream_seed(exp.cfg.data.seed, "eval", _RIDGE_KEY)
         probe = evaluate.ridge_probe(train_f, ev.train_y, test_f, ev.test_y, ev.n_classes, seed)
@@ -517,6 +520,8 @@ def _summary(exp: Experiment, final: dict[str, Any], records: list[dict[str, Any
             "sizes": stats.sizes.tolist(),
             "mean_js": stats.mean_js,
             "mean_tv": stats.mean_tv,
+            "size_ratio": stats.size_ratio,
+            "size_cv": stats.size_cv,
         },
         "eval_dataset": data.eval.name,
         "accuracy_note": "held-out split; accuracies after the final round and the final probe/fine-tune epoch (never the best over epochs)",

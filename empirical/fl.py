@@ -24,11 +24,12 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from empirical.clients import ClientPool
+from empirical.clients import ClientPool, merge_reports, train_clients
 from empirical.seeds import numpy_rng
+from empirical.transport import InProcess, Transport
 from theory.errors import require
 
-__all__ = ["FedAvg", "sample_clients", "clients_per_round", "fedavg_weights", "weighted_average", "consensus_distance"]
+__all__ = ["FedAvg", "sample_clients", "clients_per_round", "fedavg_weights", "weighted_average", "consensus_distance", "sq_dist_sum"]
 
 
 def clients_per_round(n_clients: int, fraction: float) -> int:
@@ -58,6 +59,13 @@ def weighted_average(stack: Float[Tensor, "k p"], weights: np.ndarray) -> Float[
     return (w[None, :] @ stack)[0]  # (1, K) @ (K, P) -> (P,)
 
 
+def sq_dist_sum(rows: Float[Tensor, "k p"], mean: Float[Tensor, " p"]) -> Tensor:
+    """Σ_i ‖x_i - x̄‖² in float64 (a 0-d tensor on ``mean``'s device; 0 for no rows)."""
+    if rows.shape[0] == 0:
+        return torch.zeros((), dtype=torch.float64, device=mean.device)
+    return (rows - mean[None, :]).double().pow(2).sum()
+
+
 def consensus_distance(stack: Float[Tensor, "k p"]) -> float:
     """sqrt((1/K) Σ_i ‖x_i - x̄‖²), x̄ the plain mean: the spread (drift) of K models."""
     centred = stack - stack.mean(dim=0, keepdim=True)  # (K, P)
@@ -65,10 +73,27 @@ def consensus_distance(stack: Float[Tensor, "k p"]) -> float:
 
 
 class FedAvg:
-    """FedAvg on a :class:`ClientPool`; :attr:`global_weights` is x_t."""
+    """FedAvg on a :class:`ClientPool` over a :class:`~empirical.transport.Transport`;
+    :attr:`global_weights` is x_t, the same on every process.
 
-    def __init__(self, pool: ClientPool, initial: Float[Tensor, " p"], *, client_fraction: float, local_epochs: int, seed: int) -> None:
+    Every process draws the same client sample, trains its own selected clients from x_t and
+    sums w_i x_i (and x_i, for the consensus distance); the transport's sum gives x_{t+1}
+    everywhere. MAR banks of the round's participants are gathered to every process (they form
+    the next round's z̄ pool); per-client metrics likewise.
+    """
+
+    def __init__(
+        self,
+        pool: ClientPool,
+        initial: Float[Tensor, " p"],
+        *,
+        client_fraction: float,
+        local_epochs: int,
+        seed: int,
+        transport: Transport | None = None,
+    ) -> None:
         self.pool = pool
+        self.transport: Transport = transport if transport is not None else InProcess()
         self.n_clients = pool.data.n_clients
         self.k = clients_per_round(self.n_clients, client_fraction)
         self.local_epochs = local_epochs
@@ -81,32 +106,40 @@ class FedAvg:
         return max(1, math.ceil(rounds * self.k / self.n_clients))
 
     def run_round(self, rnd: int, on_client: Callable[[int], None] | None = None) -> dict[str, Any]:
-        selected = sample_clients(self.seed, rnd, self.n_clients, self.k)
-        trained, losses, gammas, metrics, steps = [], {}, {}, {}, 0
-        for c in selected:
-            weights, result, gamma = self.pool.run_client(c, rnd, self.global_weights, self.local_epochs, self.previous_participants)
-            trained.append(weights)
-            losses[str(c)] = result.metrics.get("loss", float("nan"))
-            metrics[str(c)] = result.metrics
-            steps += result.steps
-            if gamma is not None:
-                gammas[str(c)] = gamma
-            if on_client is not None:
-                on_client(c)
-        stack = torch.stack(trained)  # (K, P)
+        tr, n = self.transport, self.n_clients
+        selected = sample_clients(self.seed, rnd, n, self.k)
+        mine = [c for c in selected if tr.owner(c, n) == tr.rank]
         w = fedavg_weights(self.pool.data.sizes, selected)
-        self.global_weights = weighted_average(stack, w)
-        if self.pool.banks is not None:
-            self.pool.banks.end_round(replace=True)
+        weight_of = dict(zip(selected, (float(x) for x in w)))
+        trained, rep = train_clients(
+            self.pool, mine, rnd, lambda c: self.global_weights, self.local_epochs, lambda c: self.previous_participants, on_client
+        )
+        x = self.global_weights
+        acc = torch.zeros((2, x.numel()), dtype=x.dtype, device=x.device)  # (2, P)
+        for c, xc in zip(mine, trained):
+            acc[0].add_(xc, alpha=weight_of[c])  # Σ w_i x_i
+            acc[1].add_(xc)  # Σ x_i (consensus distance)
+        tr.all_reduce_sum(acc)
+        self.global_weights = acc[0].clone()
+        mean = acc[1] / len(selected)
+        sq = sq_dist_sum(torch.stack(trained) if trained else acc[:0], mean)
+        tr.all_reduce_sum(sq)
+        banks = self.pool.banks
+        rep["banks"] = dict(banks.current) if banks is not None else {}
+        parts = tr.all_gather(rep)
+        if banks is not None:  # z̄ of the next round: the banks of all of this round's participants
+            banks.current = {int(c): z.to(x.device) for p in parts for c, z in p["banks"].items()}
+            banks.end_round(replace=True)
         self.previous_participants = selected
+        merged = merge_reports(parts, selected)
         return {
             "clients": selected,
-            "weights": [float(x) for x in w],
-            "client_loss": losses,
-            "client_metrics": metrics,
-            "steps": steps,
-            "gamma": gammas,
-            "consensus_distance": consensus_distance(stack),
+            "weights": [float(v) for v in w],
+            "client_loss": merged["losses"],
+            "client_metrics": merged["metrics"],
+            "steps": merged["steps"],
+            "gamma": merged["gammas"],
+            "consensus_distance": float(sq.sqrt() / len(selected) ** 0.5),
         }
 
     def final_model(self) -> Float[Tensor, " p"]:

@@ -322,8 +322,17 @@ class AugmentConfig:
     ``crop_scale``/``crop_ratio``: area fraction and log-uniform aspect ratio of the random
     resized crop; ``flip_p``: horizontal flip probability; with probability ``jitter_p`` the
     contrast is scaled by U[1 ± contrast] around the image mean and the brightness shifted by
-    U[± brightness] image standard deviations; with probability ``noise_p`` N(0, noise_std²)
-    noise is added.
+    U[± brightness] image standard deviations, and (3-channel images) the saturation scaled by
+    U[1 ± saturation] around the per-pixel channel mean and the hue rotated by U[± hue] of a
+    full turn about the grey axis; then with probability ``grayscale_p`` (3-channel images) the
+    view is replaced by its channel mean; with probability ``noise_p`` N(0, noise_std²) noise is
+    added. Defaults: SimSiam's ImageNet recipe (Chen & He 2021: crop scale 0.2-1, flip, colour
+    jitter 0.4/0.4/0.4/0.1 with p 0.8, grayscale p 0.2); its Gaussian blur is replaced by the
+    noise term. On 1-channel images (MNIST, digits) saturation, hue and grayscale are identities
+    (there is no colour), so the MNIST view is crop + flip + brightness/contrast + noise.
+    Deviation: the colour operations act on standardised images (per-channel mean 0, std 1),
+    not on [0, 1] pixels, and hue is a rotation of the RGB vector about the grey axis rather
+    than an HSV shift.
     """
 
     crop_scale: tuple[float, float] = (0.2, 1.0)
@@ -334,12 +343,17 @@ class AugmentConfig:
     contrast: float = 0.4
     noise_p: float = 0.5
     noise_std: float = 0.1
+    saturation: float = 0.4
+    hue: float = 0.1
+    grayscale_p: float = 0.2
 
     def __post_init__(self) -> None:
         lo, hi = self.crop_scale
         require(0 < lo <= hi <= 1, "crop_scale", "0 < lo <= hi <= 1", self.crop_scale)
         require(0 < self.crop_ratio[0] <= self.crop_ratio[1], "crop_ratio", "0 < lo <= hi", self.crop_ratio)
-        for name in ("flip_p", "jitter_p", "noise_p"):
+        require(0 <= self.saturation < 1, "saturation", "in [0, 1)", self.saturation)
+        require(0 <= self.hue <= 0.5, "hue", "in [0, 0.5]", self.hue)
+        for name in ("flip_p", "jitter_p", "noise_p", "grayscale_p"):
             require(0 <= getattr(self, name) <= 1, name, "in [0, 1]", getattr(self, name))
         require(0 <= self.contrast < 1, "contrast", "in [0, 1)", self.contrast)
         for name in ("brightness", "noise_std"):
@@ -353,12 +367,13 @@ def augment(
 
     The crop is an affine resampling (``affine_grid`` + bilinear ``grid_sample``) of a window
     of area ``s·HW`` inside the image, back to the full size; the flip negates its x scale.
-    Consumes a fixed number of draws per call (9 uniforms per image and one Gaussian per
-    pixel) whatever the probabilities, so streams stay aligned across configurations.
+    Consumes a fixed number of draws per call (12 uniforms per image and one Gaussian per
+    pixel) whatever the probabilities and channel count, so streams stay aligned across
+    configurations.
     """
     generator = _check_generator(generator)
     b = x.shape[0]
-    u = _uniform((b, 9), generator, x)  # (B, 9)
+    u = _uniform((b, 12), generator, x)  # (B, 12)
     noise = torch.randn(tuple(x.shape), generator=generator, device=generator.device).to(x.device, x.dtype)
     (s_lo, s_hi), (r_lo, r_hi) = cfg.crop_scale, cfg.crop_ratio
     area = s_lo + (s_hi - s_lo) * u[:, 0]
@@ -378,9 +393,29 @@ def augment(
     c = (1.0 + cfg.contrast * (2.0 * u[:, 5] - 1.0)).reshape(b, 1, 1, 1)  # (B, 1, 1, 1)
     shift = (cfg.brightness * (2.0 * u[:, 6] - 1.0)).reshape(b, 1, 1, 1)  # (B, 1, 1, 1)
     jittered = (v - mean) * c + mean + shift * std
+    if v.shape[1] == 3:
+        grey = jittered.mean(dim=1, keepdim=True)  # (B, 1, H, W)
+        sat = (1.0 + cfg.saturation * (2.0 * u[:, 9] - 1.0)).reshape(b, 1, 1, 1)
+        jittered = grey + sat * (jittered - grey)
+        jittered = _hue_rotate(jittered, 2.0 * math.pi * cfg.hue * (2.0 * u[:, 10] - 1.0))
     v = torch.where((u[:, 7] < cfg.jitter_p).reshape(b, 1, 1, 1), jittered, v)
+    if v.shape[1] == 3:
+        to_grey = (u[:, 11] < cfg.grayscale_p).reshape(b, 1, 1, 1)
+        v = torch.where(to_grey, v.mean(dim=1, keepdim=True).expand_as(v), v)
     add_noise = (u[:, 8] < cfg.noise_p).reshape(b, 1, 1, 1)  # (B, 1, 1, 1)
     return torch.where(add_noise, v + cfg.noise_std * noise, v)
+
+
+def _hue_rotate(v: Float[Tensor, "b 3 h w"], angle: Float[Tensor, " b"]) -> Float[Tensor, "b 3 h w"]:
+    """Rotate each pixel's RGB vector by ``angle`` (radians, per image) about the grey axis
+    (1, 1, 1)/√3 (Rodrigues' formula); grey pixels are unchanged."""
+    k = v.new_full((3,), 1.0 / math.sqrt(3.0))
+    cos, sin = angle.cos().reshape(-1, 1, 1, 1), angle.sin().reshape(-1, 1, 1, 1)
+    dot = (v * k.reshape(1, 3, 1, 1)).sum(dim=1, keepdim=True)  # (B, 1, H, W)
+    cross = torch.stack(  # k x v, k = (a, a, a)
+        [k[1] * v[:, 2] - k[2] * v[:, 1], k[2] * v[:, 0] - k[0] * v[:, 2], k[0] * v[:, 1] - k[1] * v[:, 0]], dim=1
+    )  # (B, 3, H, W)
+    return v * cos + cross * sin + k.reshape(1, 3, 1, 1) * dot * (1.0 - cos)
 
 
 def negative_cosine(p: Float[Tensor, "b d"], z: Float[Tensor, "b d"]) -> Float[Tensor, ""]:

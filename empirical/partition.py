@@ -391,6 +391,7 @@ class PartitionStats:
         tv: ``(N,)`` total variation ``½ Σ_k |p_i,k - q_k|``.
         kl: ``(N,)`` ``KL(p_i ‖ q)`` in nats (finite: ``q_k > 0`` wherever ``p_i,k > 0``).
         js: ``(N,)`` Jensen-Shannon divergence in nats, in ``[0, ln 2]``.
+        Quantity skew: :attr:`size_ratio` (largest / smallest client) and :attr:`size_cv`.
         Divergences of empty clients are NaN; the means are over non-empty clients.
     """
 
@@ -413,6 +414,18 @@ class PartitionStats:
         return _nanmean(self.js)
 
     @property
+    def size_ratio(self) -> float:
+        """Quantity skew: largest over smallest client size (inf with an empty client)."""
+        lo = int(self.sizes.min()) if self.sizes.size else 0
+        return float(self.sizes.max()) / lo if lo > 0 else float("inf")
+
+    @property
+    def size_cv(self) -> float:
+        """Quantity skew: coefficient of variation of the client sizes (0 = equal sizes)."""
+        m = float(self.sizes.mean()) if self.sizes.size else 0.0
+        return float(self.sizes.std()) / m if m > 0 else float("nan")
+
+    @property
     def mean_divergence(self) -> float:
         """The headline skew measure: mean Jensen-Shannon divergence over clients."""
         return self.mean_js
@@ -433,6 +446,8 @@ class PartitionStats:
             "mean_kl": self.mean_kl,
             "mean_js": self.mean_js,
             "mean_divergence": self.mean_divergence,
+            "size_ratio": self.size_ratio,
+            "size_cv": self.size_cv,
         }
 
 

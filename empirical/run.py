@@ -3,6 +3,7 @@
     python -m empirical.run --preset table1-mae-vit-label --scale smoke
     python -m empirical.run --preset fig2a-connectivity --scale smoke --set federation.rounds=5
     python -m empirical.run --preset robustness-grid --scale smoke --out runs/robustness
+    python -m empirical.run --preset replicate-grid --scale smoke --replicates 5 --out runs/replicate-grid
     python -m empirical.run --list-presets
     torchrun --standalone --nproc-per-node=2 -m empirical.run --backend torch --preset ... --scale smoke
 
@@ -12,7 +13,8 @@ torch version), ``metrics.jsonl`` (one record per round), ``checkpoint.pt`` (ato
 ``run.checkpoint_every`` rounds), ``summary.json`` (final linear-probe and kNN accuracy on the
 held-out split, RV measure) and ``model.pt``. A multi-run preset also gets ``index.json`` and
 a printed table. ``--resume`` continues from the checkpoints; the result equals that of an
-uninterrupted run.
+uninterrupted run. ``--replicates R`` repeats every run with ``run.seed`` and ``data.seed``
+both raised by r = 0 .. R-1, into ``<out>/rep<r>/``.
 
 Backends: ``--backend local`` (default) simulates every client in this process;
 ``--backend torch`` spreads the clients over the processes that ``torchrun`` starts
@@ -43,13 +45,14 @@ from tqdm import tqdm
 
 from empirical.checkpoint import (append_jsonl, atomic_write_text, json_safe, load_checkpoint, load_run_config,
                                   save_checkpoint, write_jsonl)
-from empirical.config import PRESETS, SCALES, ExperimentConfig, config_diff, parse_overrides, resolve, to_dict
+from empirical.config import (PRESETS, SCALES, ExperimentConfig, apply_overrides, config_diff, parse_overrides,
+                              resolve, to_dict)
 from empirical.distributed import (EXIT_PEER_LOST, DistContext, PeerFailure, agree, fault_point, report_lost_peer, setup,
                                    shielded, teardown)
 from empirical.engine import Experiment, build, run_round, summarise
 from theory.errors import ParameterError, require
 
-__all__ = ["main", "build_parser", "train", "git_revision", "write_config"]
+__all__ = ["main", "build_parser", "train", "git_revision", "write_config", "replicate_runs"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,6 +94,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=600.0,
         metavar="SECONDS",
         help="--backend torch: how long a collective waits for a silent peer before the run stops (default 600)",
+    )
+    p.add_argument(
+        "--replicates",
+        type=int,
+        default=0,
+        metavar="R",
+        help="run every selected run R times, replicate r with run.seed and data.seed both raised by r (a new "
+        "partition draw, initialisation, sampling and augmentation), into <out>/rep<r>/...; 0 (default): once, "
+        "with the configured seeds, no rep folder",
+    )
+    p.add_argument(
+        "--replicate-start",
+        type=int,
+        default=0,
+        metavar="S",
+        help="with --replicates R: replicates S .. S+R-1 (to split replicates over workers)",
     )
     p.add_argument("--list-presets", action="store_true", help="list the presets with their runs and exit")
     return p
@@ -217,6 +236,25 @@ def train(
     return summary
 
 
+def replicate_runs(runs: dict[str, ExperimentConfig], replicates: int, start: int = 0) -> dict[str, ExperimentConfig]:
+    """Expand ``runs`` into replicates ``start .. start + replicates - 1``: replicate r adds r to
+    both ``run.seed`` and ``data.seed`` (a new partition draw and evaluation split as well as new
+    initialisation, client sampling, masks and views), named ``"rep<r>@<run>"`` (the run's folder
+    goes under ``rep<r>/``). ``replicates = 0`` returns ``runs`` unchanged. Replicate-major order,
+    so that an interrupted experiment holds whole replicates."""
+    require(replicates >= 0, "--replicates", "an integer >= 0", replicates)
+    require(start >= 0, "--replicate-start", "an integer >= 0", start)
+    if replicates == 0:
+        require(start == 0, "--replicate-start", "0 unless --replicates is given", start)
+        return runs
+    out: dict[str, ExperimentConfig] = {}
+    for r in range(start, start + replicates):
+        for name, cfg in runs.items():
+            seeds = {"run.seed": cfg.run.seed + r, "data.seed": cfg.data.seed + r}
+            out[f"rep{r}@{name}"] = apply_overrides(cfg, seeds).check()
+    return out
+
+
 def _list_presets() -> str:
     lines = []
     for name in sorted(PRESETS):
@@ -256,11 +294,15 @@ def _run_all(args: argparse.Namespace, connect: Callable[[str], DistContext | No
         require(bool(runs), "--only", "patterns matching at least one run of the preset", args.only)
     out = Path(args.out) if args.out else Path("runs") / f"{args.preset or 'default'}-{args.scale}"
     multi = args.preset is not None and len(PRESETS[args.preset].runs(args.scale)) > 1
+    runs = replicate_runs(runs, args.replicates, args.replicate_start)
     dist = connect(next(iter(runs.values())).run.device)
     writer = dist is None or dist.is_writer
     rows = []
     for run_name, cfg in runs.items():
-        folder = out / run_name.split("/", 1)[1] if multi else out
+        rep, _, base_name = run_name.rpartition("@")
+        folder = out / base_name.split("/", 1)[1] if multi else out
+        if rep:
+            folder = folder.parent / rep / folder.name if multi else out / rep
 
         def check_and_write_config(folder: Path = folder, cfg: ExperimentConfig = cfg, run_name: str = run_name) -> None:
             folder.mkdir(parents=True, exist_ok=True)
@@ -291,9 +333,9 @@ def _run_all(args: argparse.Namespace, connect: Callable[[str], DistContext | No
             _print_table(rows)
     if multi and writer:
         index = []
-        for sub in sorted(p for p in out.iterdir() if (p / "summary.json").exists()):
+        for sub in sorted(p.parent for p in out.glob("**/summary.json")):
             s = json.loads((sub / "summary.json").read_text())
-            index.append({"run": sub.name, **{k: s.get(k) for k in ("name", "method", "framework", "partition", "final_loss")}, "final": s.get("final", {})})
+            index.append({"run": str(sub.relative_to(out)), **{k: s.get(k) for k in ("name", "method", "framework", "partition", "final_loss")}, "final": s.get("final", {})})
         atomic_write_text(out / "index.json", json.dumps(json_safe(index), indent=2, sort_keys=True) + "\n")
         _print_table(index)
     return 0

@@ -35,6 +35,8 @@ import torch
 
 from empirical.checkpoint import load_run_config
 from empirical.config import ExperimentConfig, config_diff, from_dict, to_dict
+from empirical.grid_stats import analyse
+from empirical.intervals import Correlation, Interval, mean_interval
 from theory.errors import ParameterError, require
 from theory.io import load_json, object_with, write_json_atomic
 
@@ -58,25 +60,45 @@ METHOD_LABELS = {"mae": "MAE", "simsiam": "SimSiam", "mar": "MAR"}
 
 
 def _framework_key(cfg: ExperimentConfig) -> str:
-    """"fl" or "decl<|Ā| target>", e.g. "decl5"."""
+    """"fl", "decl-complete" (complete graph) or "decl<|Ā| target>", e.g. "decl5"."""
     if cfg.federation.framework == "fl":
         return "fl"
+    if cfg.decentralised.graph == "complete":
+        return "decl-complete"
     return f"decl{cfg.decentralised.mean_connectivity:g}"
 
 
+def _replicate_of(folder: Path, sub: Path) -> int | None:
+    """r for a run in ``folder/rep<r>/<run>`` (``--replicates``), None for ``folder/<run>``."""
+    rel = sub.relative_to(folder).parts
+    if len(rel) == 2 and rel[0].startswith("rep") and rel[0][3:].isdigit():
+        return int(rel[0][3:])
+    return None
+
+
 def load_runs(folder: str | Path) -> list[dict[str, Any]]:
-    """One row per finished run (a sub-folder holding summary.json and config.json), sorted by name."""
+    """One row per finished run (a folder holding summary.json and config.json, directly under
+    ``folder`` or under ``folder/rep<r>/``), sorted by replicate and name."""
     folder = Path(folder)
     require(folder.is_dir(), "grid folder", "an existing folder of runs", str(folder))
     rows = []
-    for sub in sorted(p for p in folder.iterdir() if (p / "summary.json").is_file() and (p / "config.json").is_file()):
+    subs = [p.parent for p in folder.glob("*/summary.json")] + [p.parent for p in folder.glob("rep*/*/summary.json")]
+    for sub in sorted(p for p in subs if (p / "config.json").is_file()):
         s = load_json(sub / "summary.json", SUMMARY_EXPECTED, object_with("final"))  # a damaged file: one line, exit 2
         cfg = load_run_config(sub / "config.json")
         f = s.get("final", {})
         graph = s.get("graph") or {}
+        sizes = (s.get("partition_stats") or {}).get("sizes") or []
         rows.append(
             {
                 "run": sub.name,
+                "replicate": _replicate_of(folder, sub),
+                "data_seed": cfg.data.seed,
+                "cdr_mean": f.get("cdr_mean"),
+                "cdr_min": f.get("cdr_min"),
+                "cdr_ties": f.get("cdr_ties"),
+                "rv_tied": (f.get("rv") or {}).get("tied"),
+                "size_ratio": (max(sizes) / min(sizes)) if sizes and min(sizes) > 0 else None,
                 "method": cfg.method.name,
                 "partition": cfg.partition.kind,
                 "alpha": cfg.partition.alpha if cfg.partition.kind == "label" else None,
@@ -131,7 +153,7 @@ def _baseline_check(doc: Any) -> str | None:
     return f"entries without 'config' and 'final': {', '.join(bad)}" if bad else None
 
 
-def _baselines(folder: Path, rows: list[dict[str, Any]], compute: bool) -> dict[str, Any]:
+def _baselines(folder: Path, rows: list[dict[str, Any]], compute: bool, only_method: str | None = None) -> dict[str, Any]:
     """``{method: {"config": ..., "final": ...}}`` from ``<folder>/baseline.json``; with ``compute``,
     missing or stale entries are evaluated and the file rewritten."""
     path = folder / "baseline.json"
@@ -140,6 +162,8 @@ def _baselines(folder: Path, rows: list[dict[str, Any]], compute: bool) -> dict[
     out: dict[str, Any] = {}
     changed = False
     for method in sorted({r["method"] for r in rows}):
+        if only_method is not None and method != only_method:
+            continue
         cfg = _iid_fl_config(rows, method)
         if cfg is None:
             continue
@@ -186,8 +210,8 @@ def _cell(rows: list[dict[str, Any]], method: str, partition: str, framework: st
 
 def _frameworks(rows: list[dict[str, Any]]) -> list[str]:
     keys = {r["framework"] for r in rows}
-    decl = sorted((k for k in keys if k != "fl"), key=lambda k: float(k[4:]))
-    return (["fl"] if "fl" in keys else []) + decl
+    decl = sorted((k for k in keys if k not in ("fl", "decl-complete")), key=lambda k: float(k[4:]))
+    return (["fl"] if "fl" in keys else []) + decl + (["decl-complete"] if "decl-complete" in keys else [])
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
@@ -195,6 +219,8 @@ def _fmt(v: Any, digits: int = 3) -> str:
 
 
 def _framework_label(key: str) -> str:
+    if key == "decl-complete":
+        return "DecL complete"
     return "FL" if key == "fl" else f"DecL \\|Ā\\|={key[4:]}"
 
 
@@ -263,13 +289,109 @@ def replicate_table(
     return "\n".join(lines)
 
 
+_VERDICT_MARK = {"supported": "**supported**", "not supported": "not supported", "contradicted": "**contradicted**"}
+
+
+def _iv(d: dict[str, Any] | None, scale: float = 100.0, digits: int = 1) -> str:
+    if not d:
+        return "-"
+    return Interval(**d).fmt(scale, digits)
+
+
+def _acc(d: dict[str, Any] | None) -> str:
+    """An accuracy (not a difference): no sign."""
+    return _iv(d).replace("+", "") if d else "-"
+
+
+def _lbl(method: str) -> str:
+    return METHOD_LABELS.get(method, method)
+
+
+def replicated_tables(analysis: dict[str, Any]) -> str:
+    """Markdown tables of a replicated grid: accuracy per cell and drop per (method, framework)
+    as mean ± SE [95 % t interval] in percentage points; the claims with their verdicts; the
+    noise-floor control; the bridge measure against accuracy."""
+    reps = analysis["replicates"]
+    out = [f"Replicates: {len(reps)} ({', '.join(str(r) for r in reps)}); every ± is one standard error, [ ] the 95 % "
+           "Student-t interval over replicates, in percentage points (accuracy x 100)."]
+    out += ["", "| method | framework | probe IID | probe α=0.1 | drop (IID - skew) | CDR IID | CDR skew | CDR drop |",
+            "|---|---|---|---|---|---|---|---|"]
+    cells = {(c["method"], c["partition"], c["framework"]): c for c in analysis["cells"]}
+    drops = {(d["method"], d["framework"]): d for d in analysis["drops"]}
+    for m in analysis["methods"]:
+        for f in analysis["frameworks"]:
+            ci, cl = cells.get((m, "iid", f)), cells.get((m, "label", f))
+            if ci is None and cl is None:
+                continue
+            d = drops.get((m, f)) or {"drop": None, "cdr_drop": None}
+            out.append(
+                f"| {_lbl(m)} | {_framework_label(f)} | {_acc(ci and ci['acc'])} | {_acc(cl and cl['acc'])} | {_iv(d['drop'])} | "
+                f"{_acc(ci and ci['cdr'])} | {_acc(cl and cl['cdr'])} | {_iv(d['cdr_drop'])} |"
+            )
+    if analysis.get("baseline"):
+        bc = analysis.get("baseline_cdr")
+        out.append(f"| untrained encoder | - | {_acc(analysis['baseline'])} | {_acc(analysis['baseline'])} | - | {_acc(bc)} | {_acc(bc)} | - |")
+    out += ["", "Paper claims (a claim is supported only when its 95 % interval excludes 0 on the predicted side; "
+            "contradicted when it excludes 0 on the other side):", "",
+            "| claim | comparison | framework | estimate (points) | n | verdict |", "|---|---|---|---|---:|---|"]
+    for c in analysis["claims"]:
+        e = c["estimate"]
+        out.append(f"| {c['claim']} | {c['statement']} | {c['framework']} | {_iv(e)} | {e['n']} | {_VERDICT_MARK[c['verdict']]} |")
+    nf = analysis["noise_floor"]
+    out += ["", "Noise-floor control: FL (full participation) minus DecL on the complete graph (data-size mixing), the "
+            "same algorithm with the same draws:", "", "| method | partition | FL - DecL complete (points) | largest single |",
+            "|---|---|---|---:|"]
+    for p in nf["pairs"]:
+        out.append(f"| {_lbl(p['method'])} | {p['partition']} | {_iv(p['difference'])} | {100 * p['max_abs']:.1f} |")
+    if nf["n_differences"]:
+        out.append(
+            f"\nSingle-replicate control differences: RMS {100 * nf['rms_single_difference']:.1f} points, largest "
+            f"{100 * nf['max_abs_single_difference']:.1f} points over {nf['n_differences']} pairs."
+        )
+    b = analysis["bridge"]
+    out += ["", "Bridge (class-direction retention, CDR; old class-mean RV for comparison), Pearson r [Fisher-z 95 %]:", "",
+            f"- CDR vs probe accuracy, all runs: {Correlation(**b['runs_cdr_vs_acc']).fmt()}",
+            f"- CDR drop vs accuracy drop, per (method, framework, replicate): {Correlation(**b['drops_cdr_vs_acc']).fmt()}",
+            f"- old RV mean vs probe accuracy, all runs: {Correlation(**b['runs_rv_vs_acc']).fmt()}",
+            f"- old RV drop vs accuracy drop: {Correlation(**b['drops_rv_vs_acc']).fmt()}"]
+    if analysis.get("gain_over_init"):
+        out += ["", "Gain over the untrained encoder (same replicate's initial weights and split):", "",
+                "| method | partition | framework | gain (points) |", "|---|---|---|---|"]
+        for g in analysis["gain_over_init"]:
+            out.append(f"| {_lbl(g['method'])} | {g['partition']} | {_framework_label(g['framework'])} | {_iv(g['gain'])} |")
+    return "\n".join(out)
+
+
+def replicate_baselines(folder: Path, rows: list[dict[str, Any]], compute: bool, cdr: dict[int, float] | None = None) -> dict[int, float]:
+    """replicate -> probe accuracy of the untrained encoder (MAE's IID FL config of that replicate;
+    the backbone's initial weights are the same for MAE, MAR and SimSiam), cached in
+    ``<folder>/rep<r>/baseline.json``. ``cdr``: filled with the untrained encoder's class-direction
+    retention per replicate."""
+    out: dict[int, float] = {}
+    for rep in sorted({r["replicate"] for r in rows if r["replicate"] is not None}):
+        sub = [r for r in rows if r["replicate"] == rep]
+        method = "mae" if any(r["method"] == "mae" for r in sub) else None
+        base = _baselines(folder / f"rep{rep}", sub, compute, only_method=method)
+        accs = [e["final"].get("linear_probe_acc") for e in base.values()]
+        accs = [a for a in accs if isinstance(a, float)]
+        if accs:
+            out[rep] = accs[0]
+        cdrs = [e["final"].get("cdr_mean") for e in base.values()]
+        cdrs = [a for a in cdrs if isinstance(a, float)]
+        if cdrs and cdr is not None:
+            cdr[rep] = cdrs[0]
+    return out
+
+
 def _git_revision() -> str | None:
     from empirical.run import git_revision
 
     return git_revision().get("revision")
 
 
-def write_caches(folder: Path, rows: list[dict[str, Any]], baseline: dict[str, Any], cache_dir: Path, command: str) -> list[Path]:
+def write_caches(
+    folder: Path, rows: list[dict[str, Any]], baseline: dict[str, Any], cache_dir: Path, command: str, analysis: dict[str, Any] | None = None
+) -> list[Path]:
     """``cache_dir/grid.json`` and ``cache_dir/partitions.json`` (the figures' inputs)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     rev = _git_revision()
@@ -282,9 +404,11 @@ def write_caches(folder: Path, rows: list[dict[str, Any]], baseline: dict[str, A
         "rows": [{k: v for k, v in r.items() if k != "config"} for r in rows],
         "baseline": {m: e["final"] for m, e in baseline.items()},
     }
+    if analysis is not None:
+        grid["analysis"] = analysis
     parts: dict[str, Any] = {}
     for kind in PARTITIONS:
-        cfg_row = next((r for r in rows if r["partition"] == kind), None)
+        cfg_row = next((r for r in rows if r["partition"] == kind and r["replicate"] in (None, 0)), None)
         if cfg_row is not None:
             parts[kind] = partition_counts(from_dict(cfg_row["config"]))
     pdoc = {"schema": PARTITION_SCHEMA, **common, "config": {k: p["alpha"] for k, p in parts.items()}, "partitions": parts}
@@ -315,8 +439,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         folder = Path(args.folder)
         rows = load_runs(folder)
         require(bool(rows), "folder", "a folder holding at least one finished run (summary.json)", str(folder))
-        baseline = _baselines(folder, rows, compute=args.baseline)
-        text = [f"Robustness grid: {folder} ({len(rows)} finished runs, seed {sorted({r['seed'] for r in rows})})", "", grid_table(rows, baseline)]
+        replicated = any(r["replicate"] is not None for r in rows)
+        analysis = None
+        if replicated:
+            base_cdr: dict[int, float] = {}
+            base_by_rep = replicate_baselines(folder, rows, compute=args.baseline, cdr=base_cdr)
+            analysis = analyse(rows, base_by_rep or None)
+            if base_cdr:
+                analysis["baseline_cdr"] = mean_interval(list(base_cdr.values())).to_dict()
+            baseline = {}
+            text = [f"Replicated grid: {folder} ({len(rows)} finished runs)", "", replicated_tables(analysis)]
+        else:
+            baseline = _baselines(folder, rows, compute=args.baseline)
+            text = [f"Robustness grid: {folder} ({len(rows)} finished runs, seed {sorted({r['seed'] for r in rows})})", "", grid_table(rows, baseline)]
         for rep in args.replicate:
             rep_rows = load_runs(rep)
             rep_base = _baselines(Path(rep), rep_rows, compute=args.baseline)
@@ -327,7 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             Path(args.markdown).write_text(out + "\n", encoding="utf-8")
         if args.cache:
             cmd = f"python -m empirical.summarise_grid {folder} --baseline --cache {args.cache}"
-            for path in write_caches(folder, rows, baseline, Path(args.cache), cmd):
+            for path in write_caches(folder, rows, baseline, Path(args.cache), cmd, analysis):
                 print(path, file=sys.stderr)
     except ParameterError as err:
         print(f"error: {err}", file=sys.stderr)

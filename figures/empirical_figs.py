@@ -2,9 +2,13 @@
 
 * ``empirical-partitions``: client-by-class image counts of the robustness grid's IID and
   Dirichlet label-skew partitions (one heatmap each, same colour scale).
-* ``empirical-grid``: linear-probe accuracy against |Ā| for DecL, per method (panel) and
-  partition (colour), the FL run of the same cell as a horizontal line and the randomly
-  initialised encoder as a dotted grey line.
+* ``empirical-grid``: for a replicated grid (the cache holds ``analysis``, from
+  ``--replicates``): per method (column), the linear-probe accuracy of every framework and
+  partition (top) and the drop IID - skew (bottom), each as the mean over replicates with its
+  95 % Student-t interval as an error bar, the untrained encoder as a grey band (its interval);
+  for a single-seed grid: accuracy against |Ā| for DecL, per method (panel) and partition
+  (colour), the FL run of the same cell as a horizontal line and the randomly initialised
+  encoder as a dotted grey line.
 
 Both read ``results/empirical/{partitions,grid}.json``; a missing cache is reported with the
 command that writes it (it needs the grid's run folders, ``runs/robustness-grid``).
@@ -78,9 +82,74 @@ def _abar_of(row: dict[str, Any]) -> float:
     return float(row["abar_target"])
 
 
+FRAMEWORK_LABELS = {"fl": "FL", "decl3": "DecL\n|Ā|=3", "decl-complete": "DecL\ncomplete"}
+
+
+def _fw_label(key: str) -> str:
+    return FRAMEWORK_LABELS.get(key, key.replace("decl", "DecL\n|Ā|="))
+
+
+def _errbar(ax: Any, x: float, iv: dict[str, Any], color: str, marker: str = "o") -> None:
+    lo, hi = iv.get("lo"), iv.get("hi")
+    m = iv["mean"]
+    if lo is None or hi is None or not np.isfinite(lo):
+        ax.plot([x], [m], marker, color=color)
+        return
+    ax.errorbar([x], [m], yerr=[[m - lo], [hi - m]], fmt=marker, color=color, capsize=3, lw=1.2)
+
+
+def _grid_replicated(res: style.Results, out_dir: Path) -> list[Path]:
+    a = res.data["analysis"]
+    methods, fws = a["methods"], a["frameworks"]
+    cells = {(c["method"], c["partition"], c["framework"]): c for c in a["cells"]}
+    drops = {(d["method"], d["framework"]): d for d in a["drops"]}
+    base = a.get("baseline")
+    with style.styled():
+        fig = style.new_figure(3.4 * max(1, len(methods)) + 0.4, 6.4)
+        axes = fig.subplots(2, max(1, len(methods)), sharey="row", squeeze=False)
+        for j, method in enumerate(methods):
+            top, bottom = axes[0][j], axes[1][j]
+            for i, fw in enumerate(fws):
+                for k, (part, color) in enumerate(PARTITION_COLORS.items()):
+                    c = cells.get((method, part, fw))
+                    if c is not None:
+                        _errbar(top, i + (k - 0.5) * 0.22, c["acc"], color)
+                d = drops.get((method, fw))
+                if d is not None:
+                    _errbar(bottom, i, d["drop"], "0.15", "s")
+            if base is not None and base.get("lo") is not None and np.isfinite(base["lo"]):
+                top.axhspan(base["lo"], base["hi"], color="0.6", alpha=0.35, lw=0)
+            elif base is not None:
+                top.axhline(base["mean"], color="0.5", ls=":", lw=1.2)
+            bottom.axhline(0.0, color="0.5", lw=0.8)
+            for ax in (top, bottom):
+                ax.set_xticks(range(len(fws)), [_fw_label(f) for f in fws])
+                ax.set_xlim(-0.6, len(fws) - 0.4)
+            top.set_title(METHOD_LABELS.get(method, method))
+        axes[0][0].set_ylabel("linear-probe accuracy (held-out)")
+        axes[1][0].set_ylabel("drop: IID − label skew")
+        alpha = next((c["partition"] for c in a["cells"] if c["partition"] == "label"), None)
+        handles = [
+            Line2D([], [], color=PARTITION_COLORS["iid"], marker="o", label="IID"),
+            Line2D([], [], color=PARTITION_COLORS["label"], marker="o", label="Dirichlet label skew" if alpha else "label skew"),
+            Line2D([], [], color="0.15", marker="s", ls="", label="drop (paired by replicate)"),
+            Line2D([], [], color="0.6", lw=6, alpha=0.5, label="untrained encoder (95 % interval)"),
+        ]
+        fig.legend(handles=handles, loc="outside lower center", ncol=4)
+        cfg = res.data.get("config") or {}
+        n_clients = (cfg.get("partition") or {}).get("n_clients", "?")
+        rounds = (cfg.get("federation") or {}).get("rounds", "?")
+        fig.suptitle(f"Replicated grid: {n_clients} clients, {rounds} rounds, {len(a['replicates'])} replicates; "
+                     "mean and 95 % t interval over replicates")
+        return style.save(fig, out_dir, "empirical-grid", [res])
+
+
 def grid(results_dir: Path, out_dir: Path) -> list[Path]:
-    """Linear-probe accuracy against |Ā| (DecL), FL as a horizontal line, per method and partition."""
+    """Replicated grid: accuracy and drop with 95 % intervals per method and framework; single-seed
+    grid: linear-probe accuracy against |Ā| (DecL), FL as a horizontal line."""
     res = _load(results_dir, GRID_CACHE, GRID_SCHEMA)
+    if res.data.get("analysis"):
+        return _grid_replicated(res, out_dir)
     rows = res.data["rows"]
     baseline = res.data.get("baseline") or {}
     methods = [m for m in ("mae", "simsiam", "mar") if any(r["method"] == m for r in rows)]

@@ -56,7 +56,7 @@ TINY = [
 PAIR = ["--preset", "fig2a-connectivity", "--only", "fl,decl-abar3", "--set", *TINY, "federation.rounds=2", "decentralised.graph=ring"]
 # FedMAR with 2 of 4 clients per round: ranks without a selected client, banks of the previous
 # round's participants.
-PARTIAL = ["--set", *TINY, "federation.rounds=3", "federation.client_fraction=0.5"]
+PARTIAL = ["--set", *TINY, "federation.rounds=3", "federation.client_fraction=0.5", "method.global_repr=bank"]
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -201,7 +201,8 @@ def test_dead_rank_stops_run_and_resume_on_other_rank_count_matches(tmp_path: Pa
     assert_same_run(tmp_path / "cut-local", tmp_path / "full")
 
     ck = load_checkpoint(cut / "checkpoint.pt")
-    assert ck["state"]["pool"]["times_selected"].sum() == 3 * 2 and set(ck["state"]["pool"]["banks"]["previous"]) == {
+    # 2 clients in each of 3 rounds; round 0 has no bank yet and is not counted (issue 10)
+    assert ck["state"]["pool"]["times_selected"].sum() == 2 * 2 and set(ck["state"]["pool"]["banks"]["previous"]) == {
         str(c) for c in read_jsonl(cut / "metrics.jsonl")[-1]["clients"]
     }
 
@@ -218,3 +219,21 @@ def test_hung_rank_hits_the_timeout_and_every_rank_says_why(tmp_path: Path) -> N
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: rank ")]
     assert any(ln.startswith("error: rank 0 of 2") and "stopped answering" in ln for ln in errors), proc.stderr[-3000:]
     assert "exitcode: 3" in proc.stderr  # torchrun's report: rank 0 left through the clear-message path
+
+
+
+def test_in_process_transport_is_the_identity_and_refuses_messages() -> None:
+    """The single-process transport: sums and gathers are the local values, every client is
+    local; a message to a peer rank (there is none) is an error, not silently dropped."""
+    from empirical.transport import InProcess, Transport
+    from theory.errors import ParameterError
+
+    tr = InProcess()
+    assert isinstance(tr, Transport) and isinstance(DistContext(0, 1, 0, torch.device("cpu"), "gloo"), Transport)
+    t = torch.arange(3.0)
+    assert tr.all_reduce_sum(t) is t and torch.equal(t, torch.arange(3.0))
+    assert tr.all_gather({"a": 1}) == [{"a": 1}]
+    assert tr.clients(5) == [0, 1, 2, 3, 4] and tr.owner(4, 5) == 0
+    tr.exchange({}, {})
+    with pytest.raises(ParameterError, match="exchange"):
+        tr.exchange({1: [(0, t)]}, {})

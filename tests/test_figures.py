@@ -329,3 +329,26 @@ def test_empirical_missing_cache_names_the_command(tmp_path: Path, capsys: pytes
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert "python -m empirical.summarise_grid runs/robustness-grid --baseline --cache" in err and "grid.json" in err
+
+
+def test_empirical_grid_figure_with_replicate_intervals(tmp_path: Path) -> None:
+    """A replicated cache (the ``analysis`` of empirical.grid_stats) is drawn with interval error bars."""
+    from empirical.grid_stats import analyse
+
+    rows = []
+    for rep in range(3):
+        for method in ("mae", "simsiam", "mar"):
+            for part in ("iid", "label"):
+                for fw in ("fl", "decl3", "decl-complete"):
+                    acc = 0.8 - (0.03 if part == "label" else 0.0) + 0.005 * rep
+                    rows.append({"run": f"{method}-{part}-{fw}", "replicate": rep, "method": method, "partition": part,
+                                 "framework": fw, "linear_probe_acc": acc, "cdr_mean": acc - 0.3, "rv_mean": 0.9, "seed": rep})
+    folder = tmp_path / "results" / "empirical"
+    _write_empirical_cache(folder)
+    grid = json.loads((folder / "grid.json").read_text())
+    grid["analysis"] = analyse(rows, {0: 0.75, 1: 0.76, 2: 0.755})
+    grid["config"] = {"partition": {"n_clients": 5}, "federation": {"rounds": 8}}
+    (folder / "grid.json").write_text(json.dumps(grid))
+    out = tmp_path / "out"
+    assert figures_main(["empirical-grid", "--results", str(tmp_path / "results"), "--out", str(out)]) == 0
+    assert (out / "empirical-grid.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
