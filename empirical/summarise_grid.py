@@ -336,7 +336,8 @@ def replicated_tables(analysis: dict[str, Any]) -> str:
             "| claim | comparison | framework | estimate (points) | n | verdict |", "|---|---|---|---|---:|---|"]
     for c in analysis["claims"]:
         e = c["estimate"]
-        out.append(f"| {c['claim']} | {c['statement']} | {c['framework']} | {_iv(e)} | {e['n']} | {_VERDICT_MARK[c['verdict']]} |")
+        statement = c["statement"].replace("|", "\\|")  # |Ā| inside a markdown table
+        out.append(f"| {c['claim']} | {statement} | {c['framework']} | {_iv(e)} | {e['n']} | {_VERDICT_MARK[c['verdict']]} |")
     nf = analysis["noise_floor"]
     out += ["", "Noise-floor control: FL (full participation) minus DecL on the complete graph (data-size mixing), the "
             "same algorithm with the same draws:", "", "| method | partition | FL - DecL complete (points) | largest single |",
