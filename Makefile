@@ -1,6 +1,6 @@
 # Two entry points for a fresh machine:
 #   make verify   create .venv on first use, install everything, run `python -m theory.verify --d 512`
-#   make test     create .venv on first use, install everything, run the whole test suite
+#   make test     create .venv on first use, install everything, run lint (ruff), types (mypy on theory/) and the whole test suite
 #   make figures  compute the missing caches at the quick scale (resumable) and draw every figure
 #                 into figures_out/quick (`python -m figures all --compute --scale paper` for the README's)
 PYTHON ?= python3.11
@@ -23,6 +23,8 @@ verify: $(STAMP)
 	$(PY) -m theory.verify --d 512
 
 test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 figures: $(STAMP)

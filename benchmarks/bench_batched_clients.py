@@ -140,7 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in rows.items()}
     for name, (w, c) in med.items():
         print(f"  {name:10s} wall {w:7.3f} s   CPU {c:7.3f} s   ({args.clients * args.steps * args.batch_size / w:8.1f} images/s wall)")
-    print(f"  speed-up (sequential / vmap): wall {med['sequential'][0] / med['vmap'][0]:.2f}x, CPU {med['sequential'][1] / med['vmap'][1]:.2f}x")
+    wall_x = med['sequential'][0] / med['vmap'][0]
+    cpu_x = med['sequential'][1] / med['vmap'][1]
+    print(f"  speed-up (sequential / vmap): wall {wall_x:.2f}x, CPU {cpu_x:.2f}x")
     print(f"  max |Δ| of the final parameters, sequential vs vmap: {diff:.2e}")
     return 0
 

@@ -23,7 +23,6 @@ import time
 from datetime import datetime, timezone
 
 import numpy as np
-
 from bench_verify import cpu_model  # one definition of the CPU-model probe
 
 

@@ -30,8 +30,8 @@ import torch
 
 from empirical.clients import PURPOSE_STEP, epoch_batches, keyed_generator
 from empirical.config import SCALES, parse_overrides, resolve
-from empirical.mmd import a_mmd
 from empirical.methods import MAE, MAR
+from empirical.mmd import a_mmd
 from theory.errors import ParameterError, require
 
 __all__ = ["gradient_ratio", "gamma_max_rule", "main"]

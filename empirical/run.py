@@ -43,12 +43,9 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from empirical.checkpoint import (append_jsonl, atomic_write_text, json_safe, load_checkpoint, load_run_config,
-                                  save_checkpoint, write_jsonl)
-from empirical.config import (PRESETS, SCALES, ExperimentConfig, apply_overrides, config_diff, parse_overrides,
-                              resolve, to_dict)
-from empirical.distributed import (EXIT_PEER_LOST, DistContext, PeerFailure, agree, fault_point, report_lost_peer, setup,
-                                   shielded, teardown)
+from empirical.checkpoint import append_jsonl, atomic_write_text, json_safe, load_checkpoint, load_run_config, save_checkpoint, write_jsonl
+from empirical.config import PRESETS, SCALES, ExperimentConfig, apply_overrides, config_diff, parse_overrides, resolve, to_dict
+from empirical.distributed import EXIT_PEER_LOST, DistContext, PeerFailure, agree, fault_point, report_lost_peer, setup, shielded, teardown
 from empirical.engine import Experiment, build, run_round, summarise
 from theory.errors import ParameterError, require
 

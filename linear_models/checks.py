@@ -436,9 +436,10 @@ def sampled_checks(cfg: ModelConfig, topology: graphs.Topology, seed: int, *, n_
     to that folder like the sweep's (only then does this function touch files).
     Returns :func:`claims_from_results` of all runs.
     """
+    from pathlib import Path
+
     from .experiment import run
     from .sweep import load_result, result_path, write_atomic
-    from pathlib import Path
 
     configs = sampled_configs(cfg, topology, seed, n_seeds, d_grid, overrides, methods)
     results = []

@@ -35,8 +35,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from . import _jax  # noqa: F401  (float64)
-from . import optim
+from . import (
+    _jax,  # noqa: F401  (float64)
+    optim,
+)
 from .objectives import representation_rows
 from .solvers import Data, StepSpec, client_steps
 

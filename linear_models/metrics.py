@@ -23,7 +23,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from theory.model import ModelConfig
-from theory.rv import rv_of_rows, subspace_distance as _theory_subspace_distance
+from theory.rv import rv_of_rows
+from theory.rv import subspace_distance as _theory_subspace_distance
 
 DEFAULT_RANK_RTOL = 1e-2
 

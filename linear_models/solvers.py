@@ -33,8 +33,10 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 from theory.rv import DEFAULT_RTOL, Subspace, solution_subspace
 from theory.structured import SymMatrix
 
-from . import _jax  # noqa: F401  (float64)
-from . import optim
+from . import (
+    _jax,  # noqa: F401  (float64)
+    optim,
+)
 from .objectives import check_method, population_mae_loss, population_pair_loss, value_and_grad, views
 
 

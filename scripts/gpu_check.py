@@ -48,7 +48,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST = REPO / "data" / "mnist.npz"
-DEPENDENCIES = ("numpy", "scipy", "sympy", "networkx", "jaxtyping", "sklearn", "tqdm", "threadpoolctl", "pytest", "hypothesis", "jax", "torch")
+DEPENDENCIES = ("numpy", "scipy", "sympy", "networkx", "jaxtyping", "sklearn", "tqdm", "threadpoolctl", "pytest",
+                "hypothesis", "jax", "torch")
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,8 @@ def _single_model(sz: Sizes, arch: str, method: str, batch: int) -> dict[str, An
     _sync(sz.device)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     n_params = sum(p.numel() for p in model.parameters())
-    return {"batch": batch, "steps": sz.steps, "seconds": round(wall, 4), "cpu_seconds": round(cpu, 4), "images_per_s": round(sz.steps * batch / wall, 1), "parameters": n_params}
+    return {"batch": batch, "steps": sz.steps, "seconds": round(wall, 4), "cpu_seconds": round(cpu, 4),
+            "images_per_s": round(sz.steps * batch / wall, 1), "parameters": n_params}
 
 
 def _fl_round(sz: Sizes, arch: str, method: str) -> dict[str, Any]:
@@ -338,7 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         report["steps"][name] = res
         report["total_seconds"] = round(time.perf_counter() - t_all, 2)
         out_path.write_text(json.dumps(report, indent=1, default=str) + "\n")
-        _log(f"{name}: {'ok' if ok else 'FAILED'} in {res['step_seconds']} s" + ("" if ok else f" ({res.get('error') or res.get('output_tail', '')[-300:]})"))
+        why = "" if ok else f" ({res.get('error') or res.get('output_tail', '')[-300:]})"
+        _log(f"{name}: {'ok' if ok else 'FAILED'} in {res['step_seconds']} s{why}")
         if not ok:
             failed.append(name)
     if pool is not None:

@@ -24,7 +24,6 @@ from empirical.mmd import gamma_schedule
 from empirical.run import main, train
 from theory.errors import ParameterError
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

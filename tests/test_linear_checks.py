@@ -9,8 +9,15 @@ import jax
 import pytest
 
 from linear_models import check as check_cli
-from linear_models.checks import (claims_from_results, decreasing_in_connectivity, paired_difference, sampled_checks,
-                                  sampled_configs, topology_spec, trained_s)
+from linear_models.checks import (
+    claims_from_results,
+    decreasing_in_connectivity,
+    paired_difference,
+    sampled_checks,
+    sampled_configs,
+    topology_spec,
+    trained_s,
+)
 from linear_models.experiment import make_topology
 from theory import graphs
 from theory.errors import ParameterError

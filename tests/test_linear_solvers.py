@@ -17,7 +17,7 @@ from linear_models import metrics as mx
 from linear_models.objectives import init_params, pair_loss, pair_value_and_grad, representation_rows, views
 from linear_models.solvers import StepSpec, exact_solution, fit, fit_population, subspace_rows, top_c
 from theory.aggregate import aggregate, fl_weights
-from theory.mae import mask_moments, local_reconstruction_optimum
+from theory.mae import local_reconstruction_optimum, mask_moments
 from theory.model import paper_config
 from theory.moments import second_moment
 from theory.rv import minimiser_gram, solution_subspace

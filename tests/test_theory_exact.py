@@ -13,7 +13,7 @@ from theory.errors import ParameterError
 from theory.mae import mask_moments, reconstruction_optimum
 from theory.model import ModelConfig, paper_config
 from theory.moments import MU, PI_F, PI_R, TAU, second_moment, second_moment_sympy
-from theory.rv import rv_of_rows, sensitivity, solution_subspace, minimiser_w
+from theory.rv import minimiser_w, rv_of_rows, sensitivity, solution_subspace
 from theory.sampler import sample_client
 from theory.structured import BlockScalar, as_dense, weighted_sum
 from theory.xmatrix import empirical_x, exact_x, mim_mask_expected, pair_loss, sample_views
