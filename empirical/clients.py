@@ -101,7 +101,12 @@ class ClientData:
     def __post_init__(self) -> None:
         self.sizes = np.array([int(i.numel()) for i in self.indices], dtype=np.int64)
         small = np.flatnonzero(self.sizes < 2)
-        require(small.size == 0, "partition", "clients of at least 2 samples (raise partition.min_size or use fewer clients)", f"clients {small.tolist()} with sizes {self.sizes[small].tolist()}")
+        require(
+            small.size == 0,
+            "partition",
+            "clients of at least 2 samples (raise partition.min_size or use fewer clients)",
+            f"clients {small.tolist()} with sizes {self.sizes[small].tolist()}",
+        )
 
     @property
     def n_clients(self) -> int:

@@ -609,7 +609,11 @@ def _connectivity_variants(abars: Sequence[float]) -> Callable[[str], dict[str, 
 
 def _table1_cells() -> dict[str, Preset]:
     out: dict[str, Preset] = {}
-    partitions = {"iid": {"partition.kind": "iid"}, "label": {"partition.kind": "label", "partition.alpha": 0.1}, "feature": {"partition.kind": "feature"}}
+    partitions = {
+        "iid": {"partition.kind": "iid"},
+        "label": {"partition.kind": "label", "partition.alpha": 0.1},
+        "feature": {"partition.kind": "feature"},
+    }
     for method in ("simsiam", "mae"):
         for arch in ("cnn", "vit"):
             for part, part_over in partitions.items():

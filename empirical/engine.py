@@ -198,7 +198,9 @@ def prepare_data(cfg: ExperimentConfig, device: torch.device) -> PreparedData:
         (ex, ey), (tx, ty) = to_tensor(e_train), to_tensor(e_test)
         ex, tx = _fit_images(ex, h, c), _fit_images(tx, h, c)
         em, es = _channel_stats(ex)
-        ev = EvalData(((ex - em) / es).to(device), ey.to(device), ((tx - em) / es).to(device), ty.to(device), e_train.n_classes, cfg.eval.dataset)
+        ev = EvalData(
+            ((ex - em) / es).to(device), ey.to(device), ((tx - em) / es).to(device), ty.to(device), e_train.n_classes, cfg.eval.dataset
+        )
     return PreparedData(clients, ev, partition, labels, train.n_classes, h, c, mean.flatten(), std.flatten(), train.attribution)
 
 
@@ -524,7 +526,9 @@ def _summary(exp: Experiment, final: dict[str, Any], records: list[dict[str, Any
             "size_cv": stats.size_cv,
         },
         "eval_dataset": data.eval.name,
-        "accuracy_note": "held-out split; accuracies after the final round and the final probe/fine-tune epoch (never the best over epochs)",
+        "accuracy_note": (
+            "held-out split; accuracies after the final round and the final probe/fine-tune epoch (never the best over epochs)"
+        ),
         "data_attribution": data.attribution,
     }
     if isinstance(exp.algorithm, Gossip):

@@ -321,8 +321,18 @@ def class_direction_retention(
     scores at most about 0.11, while features that carry every class direction linearly score
     near 1. Classes absent from the test split are skipped.
     """
-    require(train_features.ndim == 2 and test_features.ndim == 2, "features", "2-d (n, d) tensors", (tuple(train_features.shape), tuple(test_features.shape)))
-    require(train_features.shape[1] == test_features.shape[1], "features", "the same width for train and test", (train_features.shape[1], test_features.shape[1]))
+    require(
+        train_features.ndim == 2 and test_features.ndim == 2,
+        "features",
+        "2-d (n, d) tensors",
+        (tuple(train_features.shape), tuple(test_features.shape)),
+    )
+    require(
+        train_features.shape[1] == test_features.shape[1],
+        "features",
+        "the same width for train and test",
+        (train_features.shape[1], test_features.shape[1]),
+    )
     require(train_features.shape[0] >= 2, "train_features", "at least 2 rows", train_features.shape[0])
     require(ridge > 0 and math.isfinite(ridge), "ridge", "a finite number > 0", ridge)
     x = train_features.double().cpu()

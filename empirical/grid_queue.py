@@ -80,7 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     cells = [k.split("/", 1)[1] for k in PRESETS[args.preset].runs(args.scale)]
     out = Path(args.out)
-    queue = [(r, c) for r, c in jobs(cells, args.replicates, [[x for x in t.split(",") if x] for t in args.last.split(";") if t]) if not (out / f"rep{r}" / c / "summary.json").exists()]
+    queue = [
+        (r, c)
+        for r, c in jobs(cells, args.replicates, [[x for x in t.split(",") if x] for t in args.last.split(";") if t])
+        if not (out / f"rep{r}" / c / "summary.json").exists()
+    ]
     print(f"{time.strftime('%H:%M:%S')} queue: {len(queue)} runs to do", flush=True)
     running: list[tuple[subprocess.Popen[bytes], int, str, float]] = []
     failed = 0

@@ -139,14 +139,56 @@ def analyse(rows: Sequence[dict[str, Any]], baseline_acc: dict[int, float] | Non
 
     claims: list[dict[str, Any] | None] = []
     for f in fws:
-        claims.append(_claim("mim-vs-cl", "drop(SimSiam) - drop(MAE) > 0", f, paired_differences(_drops(rows, "simsiam", f), _drops(rows, "mae", f))))
+        claims.append(
+            _claim(
+                "mim-vs-cl",
+                "drop(SimSiam) - drop(MAE) > 0",
+                f,
+                paired_differences(_drops(rows, "simsiam", f), _drops(rows, "mae", f)),
+            )
+        )
     for f in fws:
-        claims.append(_claim("mar-vs-mae", "acc_skew(MAR) - acc_skew(MAE) > 0", f, paired_differences(cell_values(rows, ("mar", "label", f)), cell_values(rows, ("mae", "label", f)))))
-        claims.append(_claim("mar-vs-mae (drop)", "drop(MAE) - drop(MAR) > 0", f, paired_differences(_drops(rows, "mae", f), _drops(rows, "mar", f))))
+        claims.append(
+            _claim(
+                "mar-vs-mae",
+                "acc_skew(MAR) - acc_skew(MAE) > 0",
+                f,
+                paired_differences(cell_values(rows, ("mar", "label", f)), cell_values(rows, ("mae", "label", f))),
+            )
+        )
+        claims.append(
+            _claim(
+                "mar-vs-mae (drop)",
+                "drop(MAE) - drop(MAR) > 0",
+                f,
+                paired_differences(_drops(rows, "mae", f), _drops(rows, "mar", f)),
+            )
+        )
     for m in methods:
-        claims.append(_claim("fl-vs-decl", f"{m}: drop(DecL |Ā|=3) - drop(FL) > 0", "fl vs " + SPARSE, paired_differences(_drops(rows, m, SPARSE), _drops(rows, m, "fl"))))
-        claims.append(_claim("fl-vs-decl (acc)", f"{m}: acc_skew(FL) - acc_skew(DecL |Ā|=3) > 0", "fl vs " + SPARSE, paired_differences(cell_values(rows, (m, "label", "fl")), cell_values(rows, (m, "label", SPARSE)))))
-        claims.append(_claim("connectivity", f"{m}: drop(DecL |Ā|=3) - drop(DecL complete) > 0", SPARSE + " vs " + COMPLETE, paired_differences(_drops(rows, m, SPARSE), _drops(rows, m, COMPLETE))))
+        claims.append(
+            _claim(
+                "fl-vs-decl",
+                f"{m}: drop(DecL |Ā|=3) - drop(FL) > 0",
+                "fl vs " + SPARSE,
+                paired_differences(_drops(rows, m, SPARSE), _drops(rows, m, "fl")),
+            )
+        )
+        claims.append(
+            _claim(
+                "fl-vs-decl (acc)",
+                f"{m}: acc_skew(FL) - acc_skew(DecL |Ā|=3) > 0",
+                "fl vs " + SPARSE,
+                paired_differences(cell_values(rows, (m, "label", "fl")), cell_values(rows, (m, "label", SPARSE))),
+            )
+        )
+        claims.append(
+            _claim(
+                "connectivity",
+                f"{m}: drop(DecL |Ā|=3) - drop(DecL complete) > 0",
+                SPARSE + " vs " + COMPLETE,
+                paired_differences(_drops(rows, m, SPARSE), _drops(rows, m, COMPLETE)),
+            )
+        )
     out["claims"] = [c for c in claims if c is not None]
 
     floor = []
@@ -156,7 +198,9 @@ def analyse(rows: Sequence[dict[str, Any]], baseline_acc: dict[int, float] | Non
             diffs = paired_differences(cell_values(rows, (m, p, "fl")), cell_values(rows, (m, p, COMPLETE)))
             if diffs:
                 singles += diffs
-                floor.append({"method": m, "partition": p, "difference": mean_interval(diffs).to_dict(), "max_abs": max(abs(x) for x in diffs)})
+                floor.append(
+                    {"method": m, "partition": p, "difference": mean_interval(diffs).to_dict(), "max_abs": max(abs(x) for x in diffs)}
+                )
     out["noise_floor"] = {
         "pairs": floor,
         "n_differences": len(singles),

@@ -62,7 +62,10 @@ class Interval:
         """``"+2.3 ± 0.8 [+0.5, +4.1]"`` (values times ``scale``, e.g. percentage points)."""
         if self.n < 2:
             return f"{self.mean * scale:+.{digits}f} (n=1)"
-        return f"{self.mean * scale:+.{digits}f} ± {self.se * scale:.{digits}f} [{self.lo * scale:+.{digits}f}, {self.hi * scale:+.{digits}f}]"
+        return (
+            f"{self.mean * scale:+.{digits}f} ± {self.se * scale:.{digits}f} "
+            f"[{self.lo * scale:+.{digits}f}, {self.hi * scale:+.{digits}f}]"
+        )
 
 
 def mean_interval(values: Sequence[float], level: float = 0.95) -> Interval:

@@ -130,7 +130,12 @@ class Partition:
             a.flags.writeable = False
             arrays.append(a)
         everything = np.concatenate(arrays)
-        require(everything.size == 0 or int(everything.min()) >= 0, "indices", "non-negative", int(everything.min()) if everything.size else None)
+        require(
+            everything.size == 0 or int(everything.min()) >= 0,
+            "indices",
+            "non-negative",
+            int(everything.min()) if everything.size else None,
+        )
         require(np.unique(everything).size == everything.size, "indices", "disjoint across clients", "a repeated index")
         if self.transforms:
             require(len(self.transforms) == len(arrays), "transforms", f"one per client ({len(arrays)})", len(self.transforms))

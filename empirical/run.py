@@ -61,7 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         "simulated in one process, with kNN monitoring, a final linear probe and the class-mean RV measure.",
     )
     p.add_argument("--preset", help="named experiment (see --list-presets); without it, the defaults")
-    p.add_argument("--scale", choices=SCALES, default="smoke", help="'smoke' (CPU, minutes, offline data; default) or 'paper' (the printed setting)")
+    p.add_argument(
+        "--scale",
+        choices=SCALES,
+        default="smoke",
+        help="'smoke' (CPU, minutes, offline data; default) or 'paper' (the printed setting)",
+    )
     p.add_argument(
         "--set",
         dest="overrides",
@@ -332,7 +337,13 @@ def _run_all(args: argparse.Namespace, connect: Callable[[str], DistContext | No
         index = []
         for sub in sorted(p.parent for p in out.glob("**/summary.json")):
             s = json.loads((sub / "summary.json").read_text())
-            index.append({"run": str(sub.relative_to(out)), **{k: s.get(k) for k in ("name", "method", "framework", "partition", "final_loss")}, "final": s.get("final", {})})
+            index.append(
+                {
+                    "run": str(sub.relative_to(out)),
+                    **{k: s.get(k) for k in ("name", "method", "framework", "partition", "final_loss")},
+                    "final": s.get("final", {}),
+                }
+            )
         atomic_write_text(out / "index.json", json.dumps(json_safe(index), indent=2, sort_keys=True) + "\n")
         _print_table(index)
     return 0

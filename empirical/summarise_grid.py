@@ -330,7 +330,9 @@ def replicated_tables(analysis: dict[str, Any]) -> str:
             )
     if analysis.get("baseline"):
         bc = analysis.get("baseline_cdr")
-        out.append(f"| untrained encoder | - | {_acc(analysis['baseline'])} | {_acc(analysis['baseline'])} | - | {_acc(bc)} | {_acc(bc)} | - |")
+        out.append(
+            f"| untrained encoder | - | {_acc(analysis['baseline'])} | {_acc(analysis['baseline'])} | - | {_acc(bc)} | {_acc(bc)} | - |"
+        )
     out += ["", "Paper claims (a claim is supported only when its 95 % interval excludes 0 on the predicted side; "
             "contradicted when it excludes 0 on the other side):", "",
             "| claim | comparison | framework | estimate (points) | n | verdict |", "|---|---|---|---|---:|---|"]
@@ -391,7 +393,12 @@ def _git_revision() -> str | None:
 
 
 def write_caches(
-    folder: Path, rows: list[dict[str, Any]], baseline: dict[str, Any], cache_dir: Path, command: str, analysis: dict[str, Any] | None = None
+    folder: Path,
+    rows: list[dict[str, Any]],
+    baseline: dict[str, Any],
+    cache_dir: Path,
+    command: str,
+    analysis: dict[str, Any] | None = None,
 ) -> list[Path]:
     """``cache_dir/grid.json`` and ``cache_dir/partitions.json`` (the figures' inputs)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -452,7 +459,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             text = [f"Replicated grid: {folder} ({len(rows)} finished runs)", "", replicated_tables(analysis)]
         else:
             baseline = _baselines(folder, rows, compute=args.baseline)
-            text = [f"Robustness grid: {folder} ({len(rows)} finished runs, seed {sorted({r['seed'] for r in rows})})", "", grid_table(rows, baseline)]
+            text = [
+                f"Robustness grid: {folder} ({len(rows)} finished runs, seed {sorted({r['seed'] for r in rows})})",
+                "",
+                grid_table(rows, baseline),
+            ]
         for rep in args.replicate:
             rep_rows = load_runs(rep)
             rep_base = _baselines(Path(rep), rep_rows, compute=args.baseline)

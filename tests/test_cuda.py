@@ -85,7 +85,13 @@ def test_forward_backward_on_cuda(method: str, arch: str) -> None:
 def test_one_round_on_cuda_equals_the_cpu_round(framework: str, no_tf32: None) -> None:
     """One FedMAR/DecMAR round of a ViT on cuda and on the CPU: same clients and steps, models
     within the tolerance of the module docstring."""
-    over = {"method.name": "mar", "model.arch": "vit", "federation.framework": framework, "federation.client_fraction": 1.0, "decentralised.graph": "ring"}
+    over = {
+        "method.name": "mar",
+        "model.arch": "vit",
+        "federation.framework": framework,
+        "federation.client_fraction": 1.0,
+        "decentralised.graph": "ring",
+    }
     runs = {}
     for dev in ("cpu", "cuda"):
         exp = engine.build(_cfg(**over, **{"run.device": dev}))

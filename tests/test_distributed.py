@@ -141,7 +141,9 @@ def test_clients_map_to_contiguous_balanced_blocks() -> None:
         assert all(ctxs[0].owner(c, n) == r for r, b in enumerate(blocks) for c in b)
 
 
-def test_torch_backend_outside_torchrun_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_torch_backend_outside_torchrun_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(key, raising=False)
     assert main(["--backend", "torch", "--quiet", "--out", str(tmp_path), "--set", *TINY]) == 2

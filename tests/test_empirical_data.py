@@ -376,7 +376,12 @@ def test_feature_skew_transforms_are_deterministic_per_client() -> None:
 
 def test_transform_limits_are_the_identity() -> None:
     x = torch.rand(2, 1, 9, 9, generator=torch.Generator().manual_seed(1))
-    for spec in (ClientTransform("rotation", 0.0), ClientTransform("contrast", 1.0), ClientTransform("noise", 0.0), ClientTransform("identity")):
+    for spec in (
+        ClientTransform("rotation", 0.0),
+        ClientTransform("contrast", 1.0),
+        ClientTransform("noise", 0.0),
+        ClientTransform("identity"),
+    ):
         assert torch.allclose(apply_client_transform(spec, x), x, atol=1e-6)
     # A blur keeps a constant image constant, and +90 degrees is a counter-clockwise quarter
     # turn (torch.rot90, k=1): exact up to float rounding, as the grid points map onto pixels.

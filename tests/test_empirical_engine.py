@@ -185,7 +185,13 @@ def test_fedavg_single_client_equals_centralised(method: str) -> None:
     """One client, full participation, ``client_state="persist"``: FedAvg (state swapped through
     the flat vectors and the optimiser-state bank every round) equals a plain loop over the same
     batches and draws with one optimiser throughout."""
-    cfg = tiny(method__name=method, partition__n_clients=1, federation__client_fraction=1.0, federation__local_epochs=2, optim__client_state="persist")
+    cfg = tiny(
+        method__name=method,
+        partition__n_clients=1,
+        federation__client_fraction=1.0,
+        federation__local_epochs=2,
+        optim__client_state="persist",
+    )
     exp = engine.build(cfg)
     _train_rounds(exp)
 
@@ -237,7 +243,13 @@ def test_decl_complete_uniform_equals_fedavg_full_participation() -> None:
 
 
 def test_mar_gamma_follows_client_selections(tmp_path: Path) -> None:
-    cfg = tiny(method__name="mar", method__global_repr="bank", federation__client_fraction=0.5, federation__rounds=5, method__gamma_horizon=2)
+    cfg = tiny(
+        method__name="mar",
+        method__global_repr="bank",
+        federation__client_fraction=0.5,
+        federation__rounds=5,
+        method__gamma_horizon=2,
+    )
     train(cfg, tmp_path, progress=False)
     records = read_jsonl(tmp_path / "metrics.jsonl")
     counts = np.zeros(4, dtype=int)
@@ -335,7 +347,12 @@ def _strip_timing(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ({"method__name": "mar", "federation__client_fraction": 0.5}, ("round-done", 1, None)),
         # DecL SimSiam (SGD momentum, BatchNorm buffers) on a ring, killed mid-round 2.
         (
-            {"method__name": "simsiam", "federation__framework": "decl", "federation__client_fraction": 1.0, "decentralised__graph": "ring"},
+            {
+                "method__name": "simsiam",
+                "federation__framework": "decl",
+                "federation__client_fraction": 1.0,
+                "decentralised__graph": "ring",
+            },
             ("client-done", 2, 3),
         ),
     ],

@@ -15,7 +15,14 @@ REPO = Path(__file__).resolve().parents[1]
 def test_gpu_check_dry_run_writes_every_step(tmp_path: Path) -> None:
     out = tmp_path / "check.json"
     env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
-    p = subprocess.run([str(REPO / "scripts" / "gpu_check.sh"), "--dry-run", "--out", str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [str(REPO / "scripts" / "gpu_check.sh"), "--dry-run", "--out", str(out)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["dry_run"] is True
@@ -35,5 +42,11 @@ def test_gpu_check_dry_run_writes_every_step(tmp_path: Path) -> None:
 
 
 def test_gpu_check_refuses_an_unknown_step(tmp_path: Path) -> None:
-    p = subprocess.run([sys.executable, str(REPO / "scripts" / "gpu_check.py"), "--dry-run", "--only", "nope", "--out", str(tmp_path / "x.json")], cwd=REPO, capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "gpu_check.py"), "--dry-run", "--only", "nope", "--out", str(tmp_path / "x.json")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 2 and "unknown steps ['nope']" in p.stderr
