@@ -13,6 +13,7 @@ import pytest
 import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
+from tiny_runs import TINY, tiny  # tests/tiny_runs.py (tests/ is on sys.path under pytest)
 
 from empirical import engine
 from empirical.checkpoint import read_jsonl
@@ -25,30 +26,6 @@ from empirical.run import main, train
 from theory.errors import ParameterError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-TINY: dict[str, Any] = {
-    "model.vit_width": 16,
-    "model.vit_depth": 1,
-    "model.vit_heads": 2,
-    "method.decoder_width": 16,
-    "method.proj_dim": 32,
-    "method.pred_dim": 8,
-    "method.bank_size": 8,
-    "data.max_train": 400,
-    "partition.n_clients": 4,
-    "partition.min_size": 8,
-    "federation.rounds": 3,
-    "federation.local_epochs": 1,
-    "optim.batch_size": 32,
-    "eval.knn_every": 0,
-    "eval.probe": "none",
-}
-
-
-def tiny(**over: Any) -> ExperimentConfig:
-    """A digits run of a one-block, width-16 ViT on 400 images (a second or two)."""
-    return resolve(None, "smoke", {**TINY, **{k.replace("__", "."): v for k, v in over.items()}})["default"]
 
 
 # --------------------------------------------------------------------------- config

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from tiny_runs import tiny as shared_tiny
 
 from empirical import engine
 from empirical.config import resolve
@@ -21,27 +22,9 @@ from empirical.run import replicate_runs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY: dict[str, Any] = {
-    "model.vit_width": 16,
-    "model.vit_depth": 1,
-    "model.vit_heads": 2,
-    "method.decoder_width": 16,
-    "method.proj_dim": 32,
-    "method.pred_dim": 8,
-    "method.bank_size": 8,
-    "data.max_train": 400,
-    "partition.n_clients": 4,
-    "partition.min_size": 8,
-    "federation.rounds": 2,
-    "federation.local_epochs": 1,
-    "optim.batch_size": 32,
-    "eval.knn_every": 0,
-    "eval.probe": "none",
-}
-
-
 def tiny(**over: Any) -> Any:
-    return resolve(None, "smoke", {**TINY, **{k.replace("__", "."): v for k, v in over.items()}})["default"]
+    """The shared tiny run (tests/tiny_runs.py) with 2 rounds."""
+    return shared_tiny(**{"federation__rounds": 2, **over})
 
 
 # --------------------------------------------------------------------------- intervals
