@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from empirical.intervals import Interval, correlation_interval, mean_interval, verdict
+from empirical.intervals import correlation_interval, mean_interval, verdict
 
 __all__ = ["analyse", "SPARSE", "COMPLETE", "cell_values", "paired_differences"]
 
@@ -77,10 +77,6 @@ def _drops(rows: Sequence[dict[str, Any]], method: str, fw: str, metric: str = "
     iid = cell_values(rows, (method, "iid", fw), metric)
     lab = cell_values(rows, (method, "label", fw), metric)
     return {r: iid[r] - lab[r] for r in iid.keys() & lab.keys()}
-
-
-def _interval(values: Sequence[float]) -> Interval | None:
-    return mean_interval(values) if len(values) >= 1 else None
 
 
 def _claim(name: str, text: str, framework: str, diffs: list[float]) -> dict[str, Any] | None:

@@ -201,3 +201,17 @@ def test_asymptotic_claims_report_both_readings():
     # CL2 with the circulant blur H is structured (theory.circulant): it reaches --limit-d-max like
     # the block-structured cells; --limit-dense-d-max only bounds a non-circulant user H
     assert cell["d_grid"] == [64, 128, 256, 512]
+
+
+def test_cor45_reading_can_hold_and_fail():
+    """The cor4.5 margin carries S_TOL itself, so its limit reading is read against 0: a falling s
+    reads HOLDS (it could never, when S_TOL was applied twice), a rising one FAILS."""
+    from theory.claims import cor45
+
+    def series(values):
+        return [{"mean_connectivity": a, "s": s, "well_posed": True} for a, s in zip((2.0, 3.0, 4.0), values)]
+
+    for values, want in (((0.9, 0.8, 0.7), "HOLDS"), ((0.7, 0.8, 0.9), "FAILS"), ((0.8, 0.8, 0.8), "FAILS")):
+        assert cor45._monotone_verdict(series(values))[0].value == want
+        m = cor45._monotone_margin(series(values))
+        assert limits.read([64, 128], [(m, m), (m, m)], strict=True, tol=0.0)["at_d"] == want

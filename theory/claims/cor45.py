@@ -109,7 +109,9 @@ def cor45_level(ctx: Context, level: str) -> LevelResult:
                         m = _monotone_margin(series)
                         return (m, m)
                     ds, ms = limits.margin_series(ctx, (method,), margin)
-                    cells[f"{family}/{method}/{cs}"] = limits.read(ds, ms, strict=True,
+                    # the margin already carries S_TOL (min(S_TOL - rise, drop - S_TOL) > 0 iff the
+                    # at-d verdict HOLDS), so it is read against 0, not against S_TOL again
+                    cells[f"{family}/{method}/{cs}"] = limits.read(ds, ms, strict=True, tol=0.0,
                                                                    dense_note=limits.is_dense(an, method))
         readings = read_cells(cells, lambda k: k.endswith("/[c]"))
     reg = rows.get("regular/MIM/[N]") or next(iter(rows.values()))

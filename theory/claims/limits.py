@@ -61,18 +61,18 @@ def margin_series(ctx: Context, objectives: Sequence[str], fn: Callable[[Analysi
     return ds, [fn(an if dd == an.cfg.d else an.at_dimension(dd)) for dd in ds]
 
 
-def _sign(m: Margin, strict: bool) -> int:
+def _sign(m: Margin, strict: bool, tol: float = S_TOL) -> int:
     """+1 right sign, -1 wrong sign, 0 undetermined (an interval across the boundary)."""
     lo, hi = m
     if strict:
-        if lo > S_TOL:
+        if lo > tol:
             return 1
-        if hi <= S_TOL:
+        if hi <= tol:
             return -1
     else:
-        if lo >= -S_TOL:
+        if lo >= -tol:
             return 1
-        if hi < -S_TOL:
+        if hi < -tol:
             return -1
     return 0
 
@@ -86,9 +86,9 @@ def _trend(ds: Sequence[int], ms: Sequence[float]) -> float:
     return float(np.polyfit(x, y, 1)[0])
 
 
-def read(ds: Sequence[int], ms: Sequence[Margin], strict: bool, dense_note: bool = False) -> dict:
+def read(ds: Sequence[int], ms: Sequence[Margin], strict: bool, dense_note: bool = False, tol: float = S_TOL) -> dict:
     """Both readings of one cell from its margins on the grid (see the module docstring)."""
-    signs = [_sign(m, strict) for m in ms]
+    signs = [_sign(m, strict, tol) for m in ms]
     mid = [0.5 * (lo + hi) for lo, hi in ms]
     at_d = {1: Verdict.HOLDS, -1: Verdict.FAILS, 0: Verdict.ILL_POSED}[signs[0]]
     out = {"d_grid": list(ds), "margin": [list(m) if m[0] != m[1] else m[0] for m in ms],
