@@ -11,8 +11,9 @@ The machine, date, git revision and load average before and after are printed wi
 so that a recorded number says under which conditions it was measured. The default run has
 the default sampled replicates (``--replicates``) unless ``--extra`` says otherwise.
 
-``--phases`` instead times, in one fresh process per d (one BLAS thread), the imports, the
-printed level, the exact level (with its "as d grows" readings) and each sampled replicate, so
+``--phases`` instead times, in one fresh process per d (the run's own ``--threads``, default 1), the imports, the
+printed level, the exact level (with its "as d grows" readings) and each sampled replicate
+(none with ``--extra --no-sampled``), through the same ``run_claims``/``run_replicate`` as the run, so
 that a missed target can be attributed.
 """
 
@@ -62,24 +63,20 @@ def time_once(d: int, threads: int, extra: list[str]) -> tuple[float, float, flo
 PHASES = r"""
 import json, sys, time
 t0 = time.perf_counter()
-from theory.claims.registry import CLAIMS
-from theory.stats import DEFAULT_REPLICATES
+from theory.claims.registry import run_claims, run_replicate
 from theory.threads import blas_threads
 from theory.verify import build_parser, make_context
 out = {"imports": time.perf_counter() - t0}
-ctx = make_context(build_parser().parse_args(["--d", sys.argv[1], *sys.argv[2:]]))
-with blas_threads(1):
+args = build_parser().parse_args(["--d", sys.argv[1], *sys.argv[2:]])
+ctx = make_context(args)
+with blas_threads(args.threads):
     for level in ("printed", "exact"):
         t = time.perf_counter()
-        for c in CLAIMS:
-            c.check(ctx, level)
+        run_claims(ctx, levels=(level,))
         out[level] = time.perf_counter() - t
-    for r in range(ctx.stats.replicates):
+    for r in range(ctx.stats.replicates if ctx.sampled else 0):
         t = time.perf_counter()
-        rc = ctx.with_replicate(r)
-        for c in CLAIMS:
-            c.check(rc, "sampled")
-        ctx.analysis.forget_replicate(r)
+        run_replicate(ctx, None, r)
         out[f"sampled replicate {r}"] = time.perf_counter() - t
 print(json.dumps(out))
 """

@@ -140,8 +140,8 @@ PRODUCERS: dict[str, Producer] = {
                      "--cache", "{results}/empirical"),
                 ),
                 "paper": (
-                    (*_GRID, "--out", "runs/robustness-grid"),
-                    ("empirical.summarise_grid", "runs/robustness-grid", "--baseline", *_T1,
+                    (*_GRID, "--out", "{results}/runs/robustness-grid"),
+                    ("empirical.summarise_grid", "{results}/runs/robustness-grid", "--baseline", *_T1,
                      "--cache", "{results}/empirical"),
                 ),
             },

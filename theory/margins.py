@@ -38,14 +38,14 @@ import numpy as np
 
 from . import graphs
 from .analysis import Analysis
+from .claims.common import S_TOL
 from .errors import ParameterError, require
 from .model import paper_config
 from .rv import DEFAULT_RTOL, Sensitivity, Subspace
 
 CLAIMS: tuple[str, ...] = ("thm4.6", "thm4.4", "cor4.5", "thm4.2", "thm4.3")
-# a margin within this of 0 counts as 0 (s and r are sums of squared eigenvector entries, accurate
-# to ~1e-13: tests/test_structured.py)
-SIGN_TOL = 1e-12
+# a margin within S_TOL of 0 counts as 0: the same tolerance as the claims' readings at one d and
+# as d grows (theory.claims.common), so a curve's sign pattern and a claim's reading cannot disagree
 DEFAULT_GRID: tuple[int, ...] = tuple(2**k for k in range(9, 21))
 
 
@@ -55,8 +55,8 @@ class MarginCurve:
 
     ``value[i]`` is the margin at ``d[i]`` (None when ILL-POSED), always inside [``low[i]``,
     ``high[i]``] (for ILL-POSED cells computed with lumped ties, an enclosure: ``theory.circulant``).
-    ``sign_pattern`` has one character per d: ``+``/``-`` (the interval is beyond ±SIGN_TOL),
-    ``0`` (well posed and within SIGN_TOL of 0), ``?`` (an ILL-POSED interval containing 0).
+    ``sign_pattern`` has one character per d: ``+``/``-`` (the interval is beyond ±S_TOL),
+    ``0`` (well posed and within S_TOL of 0), ``?`` (an ILL-POSED interval containing 0).
     ``last_sign_change`` is the last pair of consecutive determined d whose signs
     differ. ``rate`` is the least-squares exponent of |margin| ~ d^rate over the top two decades of
     the grid (well-posed values, and midpoints of ILL-POSED intervals known to 10 %; None with
@@ -225,7 +225,9 @@ def margin_curve(claim_id: str, d_grid: Sequence[int] | None = None, *, method: 
             if key and key[0] == "spec":
                 notes.update(n.split(";")[0] for n in getattr(sp, "notes", ()) if "lumped" not in n)
         if progress:
-            progress(f"margin {claim_id} {cell}: d={d} value={v} [{lo:.3g}, {hi:.3g}]")
+            label = f"{method} {coords} {framework} on {spec} (N={n_clients}, {augmentation})"
+            shown = "n/a" if v is None else f"{v:.4g}"
+            progress(f"margin {claim_id} {label}: d={d} value={shown} [{lo:.3g}, {hi:.3g}]")
     return summarise(claim_id, cell, grid, values, lows, highs, wells, gaps, rtol, tuple(sorted(notes)))
 
 
@@ -235,11 +237,11 @@ def summarise(claim_id: str, cell: dict[str, Any], grid: Sequence[int], values: 
     """Sign pattern, last sign change, fitted rate and reading of a computed margin series."""
     signs = []
     for v, lo, hi, w in zip(values, lows, highs, wells):
-        if lo > SIGN_TOL:
+        if lo > S_TOL:
             signs.append("+")
-        elif hi < -SIGN_TOL:
+        elif hi < -S_TOL:
             signs.append("-")
-        elif w and v is not None and abs(v) <= SIGN_TOL:
+        elif w and v is not None and abs(v) <= S_TOL:
             signs.append("0")
         else:
             signs.append("?")
@@ -257,7 +259,7 @@ def summarise(claim_id: str, cell: dict[str, Any], grid: Sequence[int], values: 
         if d < top_d / 100:
             continue
         mid = v if (w and v is not None) else 0.5 * (lo + hi)
-        if abs(mid) > SIGN_TOL and (w or (lo * hi > 0 and hi - lo <= 0.1 * abs(mid))):
+        if abs(mid) > S_TOL and (w or (lo * hi > 0 and hi - lo <= 0.1 * abs(mid))):
             pts.append((d, mid))
     rate = window = None
     if len(pts) >= 3:
@@ -278,7 +280,7 @@ def _reading(grid: Sequence[int], signs: Sequence[str], values: Sequence[float |
         return (f"undetermined from d = {grid[first_q]} on: the top-c subspace is not unique there and the margin's "
                 f"interval contains 0")
     if last == "0":
-        return f"0 within {SIGN_TOL:g} at d = {grid[-1]}"
+        return f"0 within {S_TOL:g} at d = {grid[-1]}"
     word = "positive" if last == "+" else "negative"
     side = "above" if last == "+" else "below"
     tail = ""
