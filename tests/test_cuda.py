@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_runs import TINY  # tests/tiny_runs.py (tests/ is on sys.path under pytest)
 
 from empirical import engine
 from empirical.config import resolve
@@ -31,25 +32,17 @@ pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (torch.cuda.is_available() is False)"),
 ]
 
+# The shared tiny run (tests/tiny_runs.py) on MNIST, a little larger, one round, with a ResNet width
 SMALL = {
+    **TINY,
     "data.name": "mnist",
     "data.root": str(MNIST),
     "data.max_train": 512,
     "model.vit_width": 32,
     "model.vit_depth": 2,
-    "model.vit_heads": 2,
     "model.resnet_width": 8,
     "method.decoder_width": 32,
-    "method.proj_dim": 32,
-    "method.pred_dim": 8,
-    "method.bank_size": 8,
-    "partition.n_clients": 4,
-    "partition.min_size": 8,
     "federation.rounds": 1,
-    "federation.local_epochs": 1,
-    "optim.batch_size": 32,
-    "eval.knn_every": 0,
-    "eval.probe": "none",
 }
 
 

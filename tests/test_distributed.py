@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 import torch
+from tiny_runs import set_args  # tests/tiny_runs.py (tests/ is on sys.path under pytest)
 
 from empirical.checkpoint import load_checkpoint, read_jsonl
 from empirical.distributed import FAULT_MODE_ENV, FAULT_RANK_ENV, FAULT_ROUND_ENV, DistContext
@@ -35,23 +36,8 @@ from empirical.run import main
 
 REPO = Path(__file__).resolve().parents[1]
 
-TINY = [
-    "model.vit_width=16",
-    "model.vit_depth=1",
-    "model.vit_heads=2",
-    "method.decoder_width=16",
-    "method.proj_dim=32",
-    "method.pred_dim=8",
-    "method.bank_size=8",
-    "method.name=mar",
-    "data.max_train=400",
-    "partition.n_clients=4",
-    "partition.min_size=8",
-    "federation.local_epochs=1",
-    "optim.batch_size=32",
-    "eval.knn_every=0",
-    "eval.probe=none",
-]
+# The shared tiny run (tests/tiny_runs.py) as MAR; each command sets its own number of rounds.
+TINY = set_args(drop=("federation.rounds",), method__name="mar")
 # One FL run and one DecL run on a ring (the preset's FL variant has full participation).
 PAIR = ["--preset", "fig2a-connectivity", "--only", "fl,decl-abar3", "--set", *TINY, "federation.rounds=2", "decentralised.graph=ring"]
 # FedMAR with 2 of 4 clients per round: ranks without a selected client, banks of the previous

@@ -29,3 +29,11 @@ TINY: dict[str, Any] = {
 def tiny(**over: Any) -> ExperimentConfig:
     """A digits run of a one-block, width-16 ViT on 400 images (a second or two)."""
     return resolve(None, "smoke", {**TINY, **{k.replace("__", "."): v for k, v in over.items()}})["default"]
+
+
+def set_args(*, drop: tuple[str, ...] = (), **over: Any) -> list[str]:
+    """The tiny run as ``empirical.run --set`` arguments (``key=value``), without the keys in
+    ``drop`` and with ``over`` (``__`` for ``.`` in keys) applied."""
+    merged = {k: v for k, v in TINY.items() if k not in drop}
+    merged.update({k.replace("__", "."): v for k, v in over.items()})
+    return [f"{k}={v}" for k, v in merged.items()]
