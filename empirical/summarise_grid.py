@@ -439,6 +439,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _require_single_replicate(rows: list[dict[str, Any]], folder: str | Path) -> None:
+    """--replicate compares two single-replicate folders run by run; a replicated grid (rep<r>/
+    runs, from ``empirical.run --replicates``) is compared across its replicates without it."""
+    require(all(r["replicate"] is None for r in rows), "--replicate",
+            "two single-replicate grid folders (a folder of rep<r>/ runs is summarised across its replicates, "
+            "with intervals, without --replicate)", str(folder))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -448,6 +456,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = load_runs(folder)
         require(bool(rows), "folder", "a folder holding at least one finished run (summary.json)", str(folder))
         replicated = any(r["replicate"] is not None for r in rows)
+        others = {rep: load_runs(rep) for rep in args.replicate}
+        for where, its_rows in [(str(folder), rows), *others.items()] if others else []:
+            _require_single_replicate(its_rows, where)
         analysis = None
         if replicated:
             base_cdr: dict[int, float] = {}
@@ -464,8 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "",
                 grid_table(rows, baseline),
             ]
-        for rep in args.replicate:
-            rep_rows = load_runs(rep)
+        for rep, rep_rows in others.items():
             rep_base = _baselines(Path(rep), rep_rows, compute=args.baseline)
             text += ["", f"Replicates: {folder} vs {rep}", "", replicate_table(rows, rep_rows, baseline, rep_base)]
         out = "\n".join(text)

@@ -5,6 +5,7 @@ Dirichlet sizes and the class-direction retention bridge. CPU only, seconds."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -204,3 +205,14 @@ def test_bridge_scores_collapsed_features_low_and_class_directions_high() -> Non
     const = class_direction_retention(torch.zeros(n, d), y, torch.zeros(n // 2, d), yt, k)
     assert const.mean == 0.0 and const.rank == 0 and const.ties == k - 1  # all tied at 0
     del direction
+
+
+def test_replicate_option_refuses_a_replicated_grid_with_one_line(monkeypatch, capsys, tmp_path) -> None:
+    from empirical import summarise_grid
+
+    rows = {"single": [{"replicate": None}], "replicated": [{"replicate": 0}, {"replicate": 1}]}
+    monkeypatch.setattr(summarise_grid, "load_runs", lambda folder: rows[Path(folder).name])
+    for a, b in (("replicated", "single"), ("single", "replicated")):
+        assert summarise_grid.main([str(tmp_path / a), "--replicate", str(tmp_path / b)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--replicate" in err and "replicated" in err
