@@ -39,9 +39,15 @@ def test_text_report_wraps_every_cell_in_full_and_keeps_columns(width):
     assert max(len(ln) for ln in lines) <= width
     for end in ("END-OF-SUMMARY", "END-OF-READING", "END-OF-LIST"):
         assert end in text  # the end of every long cell is printed, not cut
-    # the words of the summary come back in order when the wrapped lines are joined
-    joined = " ".join(ln[INDENT:].strip() for ln in lines if ln.startswith(" " * INDENT) or " printed " in ln)
-    assert LONG.split()[:30] == joined.split()[:30] or LONG in " ".join(joined.split())
+    # each level's key-numbers cell, its wrapped lines joined, is the whole summary and reading,
+    # every word in order (a dropped, repeated or reordered word fails)
+    starts = [i for i, ln in enumerate(lines) if re.match(r"^\S*\s+(printed|exact|sampled) ", ln)]
+    col = lines[starts[0]].index("k in [c]")
+    end = next(i for i, ln in enumerate(lines) if i > starts[-1] and not ln.strip())
+    want = " ".join(f"{LONG} END-OF-SUMMARY at this d FAILS, as d grows FAILS: {LONG} END-OF-READING".split())
+    for a, b in zip(starts, [*starts[1:], end]):
+        assert all(not ln[:col].strip() for ln in lines[a + 1 : b])  # continuations only in the column
+        assert " ".join(" ".join(ln[col:] for ln in lines[a:b]).split()) == want
     # continuation lines start at the key-numbers column; verdicts sit in one column
     rows = [ln for ln in lines if re.match(r"^\S*\s+(printed|exact|sampled) ", ln)]
     assert len(rows) == 3 and {ln.index("INCONCLUSIVE") for ln in rows} == {34}
