@@ -331,7 +331,7 @@ def test_empirical_missing_cache_names_the_command(tmp_path: Path, capsys: pytes
     assert "python -m empirical.summarise_grid runs/robustness-grid --baseline --cache" in err and "grid.json" in err
 
 
-def test_empirical_grid_figure_with_replicate_intervals(tmp_path: Path) -> None:
+def test_empirical_grid_figure_with_replicate_intervals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A replicated cache (the ``analysis`` of empirical.grid_stats) is drawn with interval error bars."""
     from empirical.grid_stats import analyse
 
@@ -350,5 +350,21 @@ def test_empirical_grid_figure_with_replicate_intervals(tmp_path: Path) -> None:
     grid["config"] = {"partition": {"n_clients": 5}, "federation": {"rounds": 8}}
     (folder / "grid.json").write_text(json.dumps(grid))
     out = tmp_path / "out"
+    import figures.empirical_figs as ef
+
+    drawn: list[tuple[float, dict, str]] = []
+    real = ef._errbar
+    monkeypatch.setattr(ef, "_errbar", lambda ax, x, iv, color, marker="o": (drawn.append((x, iv, marker)),
+                                                                            real(ax, x, iv, color, marker)))
     assert figures_main(["empirical-grid", "--results", str(tmp_path / "results"), "--out", str(out)]) == 0
     assert (out / "empirical-grid.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    # every cell's accuracy interval and every paired drop's interval is drawn, at its framework's x
+    a = grid["analysis"]
+    fws = a["frameworks"]
+    cells = sorted((round(x), iv["mean"]) for x, iv, m in drawn if m == "o")
+    drops = sorted((x, iv["mean"]) for x, iv, m in drawn if m == "s")
+    assert cells == sorted((fws.index(c["framework"]), c["acc"]["mean"]) for c in a["cells"])
+    assert drops == sorted((fws.index(d["framework"]), d["drop"]["mean"]) for d in a["drops"])
+    # accuracies vary over the 3 replicates (error bars); the synthetic drops are the same in each
+    assert all(iv["lo"] < iv["mean"] < iv["hi"] for _, iv, m in drawn if m == "o")
+    assert all(iv["lo"] == iv["mean"] == iv["hi"] for _, iv, m in drawn if m == "s")
