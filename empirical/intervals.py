@@ -58,13 +58,20 @@ class Interval:
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
-    def fmt(self, scale: float = 100.0, digits: int = 1) -> str:
-        """``"+2.3 ± 0.8 [+0.5, +4.1]"`` (values times ``scale``, e.g. percentage points)."""
+    def fmt(self, scale: float = 100.0, digits: int = 1, within: tuple[float, float] | None = None) -> str:
+        """``"+2.3 ± 0.8 [+0.5, +4.1]"`` (values times ``scale``, e.g. percentage points).
+
+        ``within``: the range the quantity cannot leave (e.g. (0, 1) for an accuracy); the printed
+        interval is the t interval intersected with it (still a ``level`` interval, since the true
+        value lies in the range; with n = 2 the t interval alone can reach beyond 100 %)."""
         if self.n < 2:
             return f"{self.mean * scale:+.{digits}f} (n=1)"
+        lo, hi = self.lo, self.hi
+        if within is not None:
+            lo, hi = max(lo, within[0]), min(hi, within[1])
         return (
             f"{self.mean * scale:+.{digits}f} ± {self.se * scale:.{digits}f} "
-            f"[{self.lo * scale:+.{digits}f}, {self.hi * scale:+.{digits}f}]"
+            f"[{lo * scale:+.{digits}f}, {hi * scale:+.{digits}f}]"
         )
 
 

@@ -292,15 +292,16 @@ def replicate_table(
 _VERDICT_MARK = {"supported": "**supported**", "not supported": "not supported", "contradicted": "**contradicted**"}
 
 
-def _iv(d: dict[str, Any] | None, scale: float = 100.0, digits: int = 1) -> str:
+def _iv(d: dict[str, Any] | None, scale: float = 100.0, digits: int = 1,
+        within: tuple[float, float] | None = None) -> str:
     if not d:
         return "-"
-    return Interval(**d).fmt(scale, digits)
+    return Interval(**d).fmt(scale, digits, within)
 
 
 def _acc(d: dict[str, Any] | None) -> str:
-    """An accuracy (not a difference): no sign."""
-    return _iv(d).replace("+", "") if d else "-"
+    """An accuracy or retention in [0, 1] (not a difference): no sign, interval kept in [0, 100]."""
+    return _iv(d, within=(0.0, 1.0)).replace("+", "") if d else "-"
 
 
 def _lbl(method: str) -> str:
@@ -313,7 +314,8 @@ def replicated_tables(analysis: dict[str, Any]) -> str:
     noise-floor control; the bridge measure against accuracy."""
     reps = analysis["replicates"]
     out = [f"Replicates: {len(reps)} ({', '.join(str(r) for r in reps)}); every ± is one standard error, [ ] the 95 % "
-           "Student-t interval over replicates, in percentage points (accuracy x 100)."]
+           "Student-t interval over replicates (for accuracies and retentions, intersected with [0, 100]), in "
+           "percentage points (accuracy x 100)."]
     out += ["", "| method | framework | probe IID | probe α=0.1 | drop (IID - skew) | CDR IID | CDR skew | CDR drop |",
             "|---|---|---|---|---|---|---|---|"]
     cells = {(c["method"], c["partition"], c["framework"]): c for c in analysis["cells"]}

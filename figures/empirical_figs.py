@@ -89,12 +89,16 @@ def _fw_label(key: str) -> str:
     return FRAMEWORK_LABELS.get(key, key.replace("decl", "DecL\n|Ā|="))
 
 
-def _errbar(ax: Any, x: float, iv: dict[str, Any], color: str, marker: str = "o") -> None:
+def _errbar(ax: Any, x: float, iv: dict[str, Any], color: str, marker: str = "o",
+            within: tuple[float, float] | None = None) -> None:
+    """The mean and its interval; ``within``: the quantity's range, the interval is cut to it."""
     lo, hi = iv.get("lo"), iv.get("hi")
     m = iv["mean"]
     if lo is None or hi is None or not np.isfinite(lo):
         ax.plot([x], [m], marker, color=color)
         return
+    if within is not None:
+        lo, hi = max(lo, within[0]), min(hi, within[1])
     ax.errorbar([x], [m], yerr=[[m - lo], [hi - m]], fmt=marker, color=color, capsize=3, lw=1.2)
 
 
@@ -113,7 +117,7 @@ def _grid_replicated(res: style.Results, out_dir: Path) -> list[Path]:
                 for k, (part, color) in enumerate(PARTITION_COLORS.items()):
                     c = cells.get((method, part, fw))
                     if c is not None:
-                        _errbar(top, i + (k - 0.5) * 0.22, c["acc"], color)
+                        _errbar(top, i + (k - 0.5) * 0.22, c["acc"], color, within=(0.0, 1.0))
                 d = drops.get((method, fw))
                 if d is not None:
                     _errbar(bottom, i, d["drop"], "0.15", "s")

@@ -216,3 +216,11 @@ def test_replicate_option_refuses_a_replicated_grid_with_one_line(monkeypatch, c
         assert summarise_grid.main([str(tmp_path / a), "--replicate", str(tmp_path / b)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "--replicate" in err and "replicated" in err
+
+
+def test_interval_of_a_bounded_quantity_is_cut_to_its_range() -> None:
+    iv = mean_interval([0.775, 0.829])  # n = 2: t(1) quantile 12.7, the raw interval passes 100 %
+    assert iv.hi > 1.0
+    text = iv.fmt(within=(0.0, 1.0))
+    assert text.endswith("+100.0]") and f"[{iv.lo * 100:+.1f}," in text
+    assert iv.fmt() == f"+80.2 ± 2.7 [{iv.lo * 100:+.1f}, {iv.hi * 100:+.1f}]"  # differences are not cut

@@ -354,8 +354,8 @@ def test_empirical_grid_figure_with_replicate_intervals(tmp_path: Path, monkeypa
 
     drawn: list[tuple[float, dict, str]] = []
     real = ef._errbar
-    monkeypatch.setattr(ef, "_errbar", lambda ax, x, iv, color, marker="o": (drawn.append((x, iv, marker)),
-                                                                            real(ax, x, iv, color, marker)))
+    monkeypatch.setattr(ef, "_errbar", lambda ax, x, iv, color, marker="o", within=None: (
+        drawn.append((x, iv, marker)), real(ax, x, iv, color, marker, within)))
     assert figures_main(["empirical-grid", "--results", str(tmp_path / "results"), "--out", str(out)]) == 0
     assert (out / "empirical-grid.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     # every cell's accuracy interval and every paired drop's interval is drawn, at its framework's x
