@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -206,8 +207,32 @@ def finetune(
     return {"acc": float((logits.argmax(1) == test_y).float().mean()), "epochs": epochs}
 
 
+def _per_class_summary(values: Sequence[float] | np.ndarray) -> dict[str, Any]:
+    """``mean``, ``min``, ``max``, ``spread = max - min`` and ``r`` of per-class values (all NaN when
+    there are none): the fields shared by :class:`RVMeasure` and :class:`ClassDirectionRetention`."""
+    arr = np.asarray(values, dtype=np.float64) if len(values) else np.full(1, np.nan)
+    return {"mean": float(arr.mean()), "min": float(arr.min()), "max": float(arr.max()),
+            "spread": float(arr.max() - arr.min()), "r": tuple(float(v) for v in arr)}
+
+
 @dataclass(frozen=True)
-class RVMeasure:
+class _PerClassMeasure:
+    """Per-class values ``r`` and their ``mean``, ``min``, ``max``, ``spread = max - min``."""
+
+    mean: float
+    min: float
+    max: float
+    spread: float
+    r: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        out = asdict(self)
+        out["r"] = list(self.r)
+        return out
+
+
+@dataclass(frozen=True)
+class RVMeasure(_PerClassMeasure):
     """Class-mean representability of a feature matrix.
 
     r_k = ‖P u_k‖² / ‖u_k‖², u_k = (mean feature of class k) - (mean feature), P the orthogonal
@@ -218,19 +243,9 @@ class RVMeasure:
     the top-c subspace, hence r, is not well defined; reported, not resolved.
     """
 
-    mean: float
-    min: float
-    max: float
-    spread: float
-    r: tuple[float, ...]
     c: int
     eigengap: float
     tied: bool
-
-    def to_dict(self) -> dict[str, object]:
-        out = asdict(self)
-        out["r"] = list(self.r)
-        return out
 
 
 def class_mean_representability(
@@ -261,17 +276,9 @@ def class_mean_representability(
         if norm2 <= 0.0:
             continue
         r.append(float((top.T @ u).pow(2).sum()) / norm2)
-    arr = np.asarray(r) if r else np.full(1, np.nan)  # every class mean is the global mean
-    return RVMeasure(
-        mean=float(arr.mean()),
-        min=float(arr.min()),
-        max=float(arr.max()),
-        spread=float(arr.max() - arr.min()),
-        r=tuple(float(v) for v in arr),
-        c=c,
-        eigengap=gap / scale if math.isfinite(gap) else float("inf"),
-        tied=bool(tied),
-    )
+    # no r at all (every class mean is the global mean): NaN fields
+    return RVMeasure(**_per_class_summary(r), c=c, eigengap=gap / scale if math.isfinite(gap) else float("inf"),
+                     tied=bool(tied))
 
 
 CDR_TIE_TOL = 1e-3
@@ -279,7 +286,7 @@ CDR_TIE_TOL = 1e-3
 
 
 @dataclass(frozen=True)
-class ClassDirectionRetention:
+class ClassDirectionRetention(_PerClassMeasure):
     """Held-out class-direction retention of a feature map: the deep analogue of the paper's
     representability vector r_k = ‖Π_R e_k‖² (Definition 4.1).
 
@@ -290,18 +297,8 @@ class ClassDirectionRetention:
     classes whose r_k differ by less than :data:`CDR_TIE_TOL` (their order is not read).
     """
 
-    mean: float
-    min: float
-    max: float
-    spread: float
-    r: tuple[float, ...]
     rank: int
     ties: int
-
-    def to_dict(self) -> dict[str, object]:
-        out = asdict(self)
-        out["r"] = list(self.r)
-        return out
 
 
 def class_direction_retention(
@@ -353,15 +350,6 @@ def class_direction_retention(
     total = (yt - yt.mean(dim=0, keepdim=True)).pow(2).sum(dim=0)  # (c,)
     present = total > 0
     r = torch.clamp(1.0 - resid[present] / total[present], 0.0, 1.0)
-    arr = r.numpy() if r.numel() else np.full(1, np.nan)
-    srt = np.sort(arr)
+    srt = np.sort(r.numpy())
     ties = int(np.sum(np.diff(srt) < CDR_TIE_TOL)) if srt.size > 1 else 0
-    return ClassDirectionRetention(
-        mean=float(arr.mean()),
-        min=float(arr.min()),
-        max=float(arr.max()),
-        spread=float(arr.max() - arr.min()),
-        r=tuple(float(v) for v in arr),
-        rank=rank,
-        ties=ties,
-    )
+    return ClassDirectionRetention(**_per_class_summary(r.numpy()), rank=rank, ties=ties)
