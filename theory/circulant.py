@@ -68,6 +68,20 @@ def default_window(d: int, c: int, k: int) -> int:
     return d if d <= FULL_WINDOW_D else max(c, k)
 
 
+def real_fourier_basis(d: int, freqs: np.ndarray) -> np.ndarray:
+    """Orthonormal real Fourier vectors of the frequencies ``freqs`` (0 <= k <= d/2), as columns
+    (d, m): one cosine for k = 0 and k = d/2, a cosine and a sine otherwise."""
+    n_idx = np.arange(d)
+    cols = []
+    for k in freqs:
+        if k == 0 or (d % 2 == 0 and k == d // 2):
+            cols.append(np.cos(2 * np.pi * k * n_idx / d) / np.sqrt(d))
+        else:
+            cols.append(np.cos(2 * np.pi * k * n_idx / d) * np.sqrt(2.0 / d))
+            cols.append(np.sin(2 * np.pi * k * n_idx / d) * np.sqrt(2.0 / d))
+    return np.stack(cols, axis=1)
+
+
 @dataclass(frozen=True, eq=False)
 class CirculantBasis:
     """The shared part of every :class:`CirculantLowRank` at one (d, H, K): the symbol ĥ of H
@@ -523,15 +537,7 @@ class CirculantLowRank:
         d = self.d
         s_half = self.symbol_half()
         idx = np.flatnonzero(np.abs(s_half - p) <= 4 * np.spacing(abs(p)) + 1e-300)
-        n_idx = np.arange(d)
-        cols_u = []
-        for k in idx:
-            if k == 0 or (d % 2 == 0 and k == d // 2):
-                cols_u.append(np.cos(2 * np.pi * k * n_idx / d) / np.sqrt(d))
-            else:
-                cols_u.append(np.cos(2 * np.pi * k * n_idx / d) * np.sqrt(2.0 / d))
-                cols_u.append(np.sin(2 * np.pi * k * n_idx / d) * np.sqrt(2.0 / d))
-        u = np.stack(cols_u, axis=1)
+        u = real_fourier_basis(d, idx)  # (d, m)
         m = u.shape[1]
         qtu = np.concatenate([u[: b.k], b.apply_h(u, transpose=True)[: b.k]], axis=0)
         gamma = 0.5 * gap
@@ -755,15 +761,7 @@ class CirculantLowRank:
         d = self.d
         s_half = self.symbol_half()
         p = float(s_half[idx[0]])
-        n_idx = np.arange(d)
-        cols_u = []
-        for k in idx:
-            if k == 0 or (d % 2 == 0 and k == d // 2):
-                cols_u.append(np.cos(2 * np.pi * k * n_idx / d) / np.sqrt(d))
-            else:
-                cols_u.append(np.cos(2 * np.pi * k * n_idx / d) * np.sqrt(2.0 / d))
-                cols_u.append(np.sin(2 * np.pi * k * n_idx / d) * np.sqrt(2.0 / d))
-        u = np.stack(cols_u, axis=1)  # (d, m)
+        u = real_fourier_basis(d, idx)  # (d, m)
         qtu = np.concatenate([u[: b.k], b.apply_h(u, transpose=True)[: b.k]], axis=0)  # (2K, m)
         phi = np.zeros_like(s_half)
         keep = np.ones(len(s_half), dtype=bool)
