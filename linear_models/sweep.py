@@ -34,7 +34,7 @@ schema, key                schema version; the file's cache key (16 hex digits)
 config                     the resolved ``RunConfig`` (every field; units as in ``--help``)
 model                      ``theory.model.ModelConfig.to_dict()`` (d, N, c, p, τ, μ, sizes, ...)
 device                     {"platform", "device", "jax"}: where JAX ran
-git_revision               ``git describe --always --dirty`` of the code that produced it
+git_revision               ``theory.provenance.git_revision()`` of the code that produced it
 lambda_ref                 λ_ref, the unit of ``lr`` (1/λ_ref) and ``init_scale`` (√λ_ref)
 coordinate_sets            {"[c]", "[N]", "rare"}: the coordinate index lists of s
 graph                      null, or {"name", "sizes" (|A_i|), "mean_connectivity",
@@ -79,7 +79,6 @@ import argparse
 import dataclasses
 import itertools
 import json
-import subprocess
 import sys
 import time
 import typing
@@ -88,6 +87,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from theory.errors import ParameterError, require
 from theory.io import load_json, object_with, write_json_atomic
+from theory.provenance import git_revision
 
 from .platforms import PLATFORMS, check_platform, select_platform
 
@@ -265,15 +265,6 @@ def load_result(path: Path) -> dict[str, Any]:
     """One cached result; a damaged or foreign file raises :class:`theory.errors.FileProblem`
     (one line naming it; the file is left in place)."""
     return load_json(path, RESULT_EXPECTED, object_with("schema", "config", "final"))  # type: ignore[no-any-return]
-
-
-def git_revision() -> str:
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parent, timeout=10, check=False)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def load_results(out: Path) -> list[dict[str, Any]]:

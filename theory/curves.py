@@ -52,7 +52,7 @@ from .claims.context import Context
 from .errors import ParameterError, require
 from .margins import MarginCurve, curves_for_readme, margin_curve  # noqa: F401 - re-exported API
 from .model import ModelConfig, paper_config
-from .report import git_revision
+from .provenance import provenance
 from .rv import Sensitivity
 from .threads import blas_threads
 from .xmatrix import OBJECTIVES
@@ -380,9 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     payload = {
         "schema": SCHEMA,
-        "command": shlex.join([*COMMAND.split(), *(sys.argv[1:] if argv is None else argv)]),
-        "git_revision": git_revision(),
-        "config": cc.to_dict(),
+        **provenance(cc, command=shlex.join([*COMMAND.split(), *(sys.argv[1:] if argv is None else argv)])),
         "elapsed_s": round(time.perf_counter() - t0, 2),
         **data,
     }
