@@ -41,6 +41,7 @@ import numpy as np
 from theory import graphs
 from theory.errors import ParameterError, require
 from theory.model import ModelConfig, default_n_clients, default_rare_classes, paper_config
+from theory.verdict import combine
 
 from . import _jax  # noqa: F401  (without JAX this import fails, as theory.verify --train expects)
 
@@ -52,12 +53,6 @@ PRINTED_RATE = {"MIM": -0.8, "CL1": -0.6, "CL2": -0.6}
 CLAIM_OF = {("MIM", "local"): "thm4.2-local", ("MIM", "gossip"): "thm4.2-decl", ("MIM", "fedavg"): "thm4.2-fl",
             ("CL1", "local"): "thm4.3-local", ("CL1", "gossip"): "thm4.3-decl", ("CL1", "fedavg"): "thm4.3-fl",
             ("CL2", "local"): "thm4.3-local", ("CL2", "gossip"): "thm4.3-decl", ("CL2", "fedavg"): "thm4.3-fl"}
-_SEVERITY = {"FAILS": 3, "ILL-POSED": 2, "HOLDS": 1}
-
-
-def combine(verdicts: Iterable[str]) -> str:
-    vs = list(verdicts)
-    return max(vs, key=lambda v: _SEVERITY[v]) if vs else "ILL-POSED"
 
 
 # --------------------------------------------------------------------------- extraction
@@ -276,7 +271,7 @@ def claims_from_results(results: Sequence[Mapping[str, Any]]) -> list[dict[str, 
         per_claim[CLAIM_OF[(c["method"], c["framework"])]].append((label, rate_in_d(runs, c["method"])))
     for claim in sorted(per_claim):
         items = per_claim[claim]
-        out.append({"claim": claim, "verdict": combine(v["verdict"] for _, v in items),
+        out.append({"claim": claim, "verdict": combine(v["verdict"] for _, v in items).value,
                     "numbers": {label: v for label, v in items}})
 
     # thm4.4: s_C > s_M, per framework/graph/d, paired by seed
@@ -293,7 +288,7 @@ def claims_from_results(results: Sequence[Mapping[str, Any]]) -> list[dict[str, 
                 sub[f"{cl} > MIM {fw} d={d} N={n}" + (f" graph={graph}" if graph else "")] = \
                     paired_difference(by_method[cl], by_method["MIM"], strict=True)
     if sub:
-        out.append({"claim": "thm4.4", "verdict": combine(v["verdict"] for v in sub.values()), "numbers": sub})
+        out.append({"claim": "thm4.4", "verdict": combine(v["verdict"] for v in sub.values()).value, "numbers": sub})
 
     # thm4.6: s_Dec >= s_Fed, per method/d, every gossip graph against FedAvg
     fed: dict[tuple, dict[int, float]] = defaultdict(dict)
@@ -310,7 +305,7 @@ def claims_from_results(results: Sequence[Mapping[str, Any]]) -> list[dict[str, 
         if key[:3] in fed:
             sub[f"{key[0]} d={key[1]} N={key[2]} graph={key[3]}"] = paired_difference(vals, fed[key[:3]], strict=False)
     if sub:
-        out.append({"claim": "thm4.6", "verdict": combine(v["verdict"] for v in sub.values()), "numbers": sub})
+        out.append({"claim": "thm4.6", "verdict": combine(v["verdict"] for v in sub.values()).value, "numbers": sub})
 
     # cor4.5: s_Dec decreasing in |Ā|, on regular and on irregular graphs
     fam: dict[tuple, list[tuple[int, float, float]]] = defaultdict(list)
@@ -327,7 +322,7 @@ def claims_from_results(results: Sequence[Mapping[str, Any]]) -> list[dict[str, 
            for (m, d, n, kind), pts in sorted(fam.items(), key=lambda kv: str(kv[0]))}
     sub = {k: v for k, v in sub.items() if v["verdict"] != "ILL-POSED" or len(v.get("abar", [])) > 1}
     if sub:
-        out.append({"claim": "cor4.5", "verdict": combine(v["verdict"] for v in sub.values()), "numbers": sub})
+        out.append({"claim": "cor4.5", "verdict": combine(v["verdict"] for v in sub.values()).value, "numbers": sub})
 
     # which fixed point D-PSGD reaches on irregular graphs (π of the mixing vs ω of Eq. 1),
     # paired per run: Δ = Gram error to the ω-minimiser - Gram error to the π-minimiser
@@ -347,7 +342,7 @@ def claims_from_results(results: Sequence[Mapping[str, Any]]) -> list[dict[str, 
         res["target_gram_gap"] = _median(gaps)
         sub[f"{key[0]} d={key[1]} N={key[2]} graph={key[3]} mixing={key[4]}"] = res
     if sub:
-        out.append({"claim": "decl-fixed-point", "verdict": combine(v["verdict"] for v in sub.values()),
+        out.append({"claim": "decl-fixed-point", "verdict": combine(v["verdict"] for v in sub.values()).value,
                     "numbers": {"statement": "D-PSGD's average model is closer to the minimiser of Σ π_j X_j "
                                              "(stationary weights of the mixing) than to that of Σ ω_j X_j (Eq. 1)",
                                 **sub}})

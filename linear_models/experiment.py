@@ -36,6 +36,7 @@ import scipy.sparse.linalg as spla
 from theory import graphs
 from theory.aggregate import aggregate, fl_weights
 from theory.errors import ParameterError, require
+from theory.io import jsonable
 from theory.mae import mask_moments, reconstruction_optimum
 from theory.model import DEFAULT_MASK_RATIO, ModelConfig, paper_config
 from theory.moments import second_moment
@@ -548,23 +549,5 @@ def _closer(pi: dict[str, Any], omega: dict[str, Any], weights: dict[str, np.nda
             "closer": "equal" if same else ("pi" if dp < do else "omega")}
 
 
-def jsonable(x: Any) -> Any:
-    """Plain JSON types; NaN and ±inf become None (the JSON files stay strict JSON)."""
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [jsonable(v) for v in x]
-    if isinstance(x, (np.ndarray, jax.Array)):
-        return jsonable(np.asarray(x).tolist())
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        f = float(x)
-        return f if math.isfinite(f) else None
-    return x
-
-
 __all__ = ["RunConfig", "config_key", "run", "train", "client_data", "lambda_ref", "population_xs", "data_xs",
-           "target_weights", "topology_of", "jsonable", "ParameterError"]
+           "target_weights", "topology_of", "ParameterError"]

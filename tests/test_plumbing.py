@@ -49,3 +49,42 @@ def test_provenance_header_holds_revision_config_and_command():
     assert set(head) == {"git_revision", "config", "command"}
     assert head["config"] == {"d": 8, "x": None}
     assert set(provenance.provenance()) == {"git_revision"}
+
+
+def test_level_result_json_has_the_one_nan_convention():
+    """Catches: the verifier's report writing "nan"/"inf" strings again (a second convention), or
+    a verdict enum left as an object."""
+    import json
+    import math
+
+    import numpy as np
+
+    from theory.verdict import LevelResult, Verdict
+
+    lr = LevelResult(Verdict.HOLDS, "s", {"a": np.float64("nan"), "b": math.inf, "c": [-math.inf, 1.5],
+                                          "v": Verdict.FAILS})
+    doc = lr.to_dict()
+    assert doc == {"verdict": "HOLDS", "summary": "s", "a": None, "b": None, "c": [None, 1.5], "v": "FAILS"}
+    json.dumps(doc, allow_nan=False)
+
+
+def test_combine_is_one_rule_and_the_empty_set_is_na():
+    """Catches: an empty set read as ILL-POSED or HOLDS, a package with its own rule, and a rule
+    for which combining parts differs from combining the whole."""
+    import itertools
+
+    from theory.verdict import Verdict, combine
+
+    assert combine([]) is Verdict.NA
+    assert combine(["HOLDS", "ILL-POSED"]) is Verdict.ILL_POSED
+    assert combine([Verdict.HOLDS, "INCONCLUSIVE"]) is Verdict.INCONCLUSIVE
+    every = list(Verdict)
+    for a, b in itertools.product(every, repeat=2):
+        for part in ([], [a], [a, b]):
+            assert combine([combine(part), combine([b])]) is combine([*part, b])
+    with pytest.raises(ValueError):
+        combine(["PASSES"])
+    pytest.importorskip("jax")
+    import linear_models.checks as lc
+
+    assert lc.combine is combine  # the linear checks use the one rule, not a copy

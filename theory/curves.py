@@ -33,11 +33,8 @@ Only :func:`main` reads arguments, prints (progress, to stderr) and writes the c
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shlex
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -50,6 +47,7 @@ from .analysis import Analysis
 from .claims import printed_level
 from .claims.context import Context
 from .errors import ParameterError, require
+from .io import write_json_atomic
 from .margins import MarginCurve, curves_for_readme, margin_curve  # noqa: F401 - re-exported API
 from .model import ModelConfig, paper_config
 from .provenance import provenance
@@ -346,22 +344,6 @@ def config_from_args(args: argparse.Namespace) -> CurvesConfig:
                         conn_abar=_parse_floats(args.conn_abar, "--conn-abar")).resolved()
 
 
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=1, allow_nan=False)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a cache is an ordinary output
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
@@ -384,7 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "elapsed_s": round(time.perf_counter() - t0, 2),
         **data,
     }
-    write_json_atomic(out, payload)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out, payload, indent=1)
     progress(f"wrote {out}")
     return 0
 

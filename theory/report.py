@@ -6,8 +6,9 @@ import textwrap
 from typing import Any, Sequence
 
 from .claims.context import Context
+from .io import jsonable
 from .provenance import git_revision
-from .verdict import LEVELS, ClaimResult, jsonable
+from .verdict import LEVELS, ClaimResult
 
 
 def report_dict(ctx: Context, results: Sequence[ClaimResult], elapsed_s: float) -> dict[str, Any]:

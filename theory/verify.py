@@ -392,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(text)
     if args.json:
-        atomic_write_text(args.json, json.dumps(report, indent=1))
+        atomic_write_text(args.json, json.dumps(report, indent=1, allow_nan=False) + "\n")
     if args.strict and any(lv["verdict"] == "FAILS" for c in report["claims"] for lv in c["levels"].values()):
         return 1
     return 0
