@@ -355,11 +355,6 @@ def _median(xs: Iterable[float | None]) -> float | None:
 
 
 # --------------------------------------------------------------------------- verifier entry
-def topology_spec(top: graphs.Topology) -> str:
-    """A graph spec naming exactly this topology (its edge list)."""
-    return "edges:" + ",".join(f"{i}-{j}" for i, j in top.edges)
-
-
 def _check_cfg(cfg: ModelConfig) -> None:
     require(tuple(cfg.rare_classes) == default_rare_classes(cfg.n_clients), "cfg.rare_classes",
             "the default h_i = 2((i+1) mod N) (trained checks build configs by the paper's scalings)",
@@ -388,7 +383,7 @@ def sampled_configs(cfg: ModelConfig, topology: graphs.Topology, seed: int, n_se
                 tau=None if math.isclose(cfg.tau, paper_tau) else cfg.tau,
                 mu=None if math.isclose(cfg.mu, paper_mu) else cfg.mu)
     seeds = list(range(seed, seed + n_seeds))
-    spec = topology_spec(topology)
+    spec = graphs.edges_spec(topology)
     out = []
     for method in methods:
         require(method in PRINTED_RATE, "methods", f"names among {tuple(PRINTED_RATE)}", method)
@@ -454,4 +449,4 @@ def sampled_checks(cfg: ModelConfig, topology: graphs.Topology, seed: int, *, n_
 
 
 __all__ = ["sampled_checks", "sampled_configs", "claims_from_results", "trained_vs_exact", "rate_in_d", "family_key",
-           "paired_difference", "decreasing_in_connectivity", "topology_spec", "ParameterError"]
+           "paired_difference", "decreasing_in_connectivity", "ParameterError"]

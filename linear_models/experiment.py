@@ -12,7 +12,7 @@ X_i of the objective (pair methods, ``theory.xmatrix.exact_x``) or Σ_aa,i = E[a
 (MAE, ``theory.mae.mask_moments``). This keeps one step size stable across d.
 
 Seeds. One run seed feeds named streams: the data (``theory.sampler.sample_clients``
-with that seed), the graph (``theory.graphs.by_name`` with that seed), and JAX keys
+with that seed), the graph (``theory.graphs.parse_graph`` with that seed), and JAX keys
 ``fold_in(key(seed), s)`` for s = 0 (initialisation), 1 (batches and views), 2 (FedAvg
 client sampling).
 """
@@ -88,7 +88,7 @@ class RunConfig:
     augmentation: str = "blur"  # H of CL2
     tau: Optional[float] = None  # class offset τ; None: d^(1/5)
     mu: Optional[float] = None  # noise scale μ; None: d^(-1/5)
-    graph: Optional[str] = "ring"  # gossip only: a theory.graphs.by_name spec
+    graph: Optional[str] = "ring"  # gossip only: a theory.graphs.parse_graph spec
     mixing: Optional[str] = "uniform"  # gossip only: uniform, data-size or metropolis
     variant: Optional[str] = "atc"  # gossip only: atc or dpsgd
     participation: Optional[float] = 1.0  # fedavg only: fraction of clients per round
@@ -145,7 +145,7 @@ class RunConfig:
             require(self.graph is not None, "graph", f"one of {graphs.GRAPH_SPECS}", self.graph)
             require(self.mixing in graphs.MIXING_RULES, "mixing", f"one of {graphs.MIXING_RULES}", self.mixing)
             require(self.variant in GOSSIP_VARIANTS, "variant", f"one of {GOSSIP_VARIANTS}", self.variant)
-            make_topology(str(self.graph), cfg.n_clients, self.seed)  # validates the spec for this N
+            graphs.parse_graph(str(self.graph), cfg.n_clients, self.seed)  # validates the spec for this N
         if fedavg:
             part = 1.0 if self.participation is None else float(self.participation)
             require(0 < part <= 1, "participation", "a fraction in (0, 1]", self.participation)
@@ -268,19 +268,8 @@ def data_xs(cfg: ModelConfig, seed: int, method: str) -> tuple:
     return tuple(out)
 
 
-def make_topology(spec: str, n: int, seed: int) -> graphs.Topology:
-    """``theory.graphs.by_name`` specs, plus 'edges:i-j,k-l,...' for an explicit edge list."""
-    if spec.startswith("edges:"):
-        try:
-            pairs = [tuple(int(v) for v in e.split("-")) for e in spec[len("edges:"):].split(",") if e]
-        except ValueError:
-            raise ParameterError("graph", "'edges:' followed by pairs i-j separated by commas", spec) from None
-        return graphs.from_edges(n, pairs, name="edges")  # type: ignore[arg-type]
-    return graphs.by_name(spec, n, seed)
-
-
 def topology_of(run: RunConfig, cfg: ModelConfig) -> graphs.Topology | None:
-    return make_topology(str(run.graph), cfg.n_clients, run.seed) if run.framework == "gossip" else None
+    return graphs.parse_graph(str(run.graph), cfg.n_clients, run.seed) if run.framework == "gossip" else None
 
 
 def target_weights(run: RunConfig, cfg: ModelConfig, top: graphs.Topology | None,

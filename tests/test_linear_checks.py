@@ -15,10 +15,8 @@ from linear_models.checks import (
     paired_difference,
     sampled_checks,
     sampled_configs,
-    topology_spec,
     trained_s,
 )
-from linear_models.experiment import make_topology
 from theory import graphs
 from theory.errors import ParameterError
 from theory.model import paper_config
@@ -55,10 +53,10 @@ def test_decrease_in_connectivity_uses_per_seed_slopes() -> None:
 
 def test_topology_spec_round_trips() -> None:
     top = graphs.with_mean_connectivity(7, 4.0, seed=3)
-    back = make_topology(topology_spec(top), 7, seed=99)
+    back = graphs.parse_graph(graphs.edges_spec(top), 7, seed=99)
     assert back.edges == top.edges
     with pytest.raises(ParameterError, match="graph"):
-        make_topology("edges:0-x", 7, seed=0)
+        graphs.parse_graph("edges:0-x", 7, seed=0)
 
 
 def test_sampled_configs_cover_the_cells_and_graph_families() -> None:

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from theory import provenance
+from theory import graphs, provenance
 
 GIT = shutil.which("git")
 
@@ -88,3 +88,41 @@ def test_combine_is_one_rule_and_the_empty_set_is_na():
     import linear_models.checks as lc
 
     assert lc.combine is combine  # the linear checks use the one rule, not a copy
+
+
+@pytest.mark.parametrize("family, abar, direct", [
+    ("complete", 4.0, lambda n, s: graphs.complete(n)),
+    ("ring", 4.0, lambda n, s: graphs.ring(n)),
+    ("path", 4.0, lambda n, s: graphs.path(n)),
+    ("star", 4.0, lambda n, s: graphs.star(n)),
+    ("regular", 5.0, lambda n, s: graphs.regular(n, 4, seed=s)),
+    ("er", 4.0, lambda n, s: graphs.erdos_renyi(n, 3.0 / (n - 1), seed=s)),
+    ("abar", 4.0, lambda n, s: graphs.with_mean_connectivity(n, 4.0, seed=s)),
+    ("abar-regular", 5.0,
+     lambda n, s: graphs.with_mean_connectivity(n, 5.0, seed=s, kind="regular")),
+])
+def test_every_family_spelling_parses_to_the_graph_it_named_before(family, abar, direct):
+    """theory.verify's --topology/--abar and empirical's decentralised.graph go through the one
+    parser; catches a family mapped to another generator, another q, or the seed dropped."""
+    n, seed = 12, 5
+    assert graphs.parse_graph(graphs.family_spec(family, abar), n, seed=seed) == direct(n, seed)
+
+
+def test_parser_errors_name_the_callers_parameter_and_what_is_allowed():
+    """Catches: an unknown spec or a bad value reported under another name, or without the list."""
+    from theory.errors import ParameterError
+
+    for spec in ("torus", "er:x", "regular:2.5", "edges:0-x", "edges:"):
+        with pytest.raises(ParameterError) as err:
+            graphs.parse_graph(spec, 6, param="--decl-graph")
+        assert str(err.value).startswith("--decl-graph: must be "), str(err.value)
+    with pytest.raises(ParameterError, match=r"^--decl-graph: .*'abar:A'"):
+        graphs.parse_graph("torus", 6, param="--decl-graph")
+    with pytest.raises(ParameterError, match=r"^--edges: must be a connected graph"):
+        graphs.parse_graph("edges:0-1,2-3", 4, param="--edges")
+    with pytest.raises(ParameterError, match=r"^--abar: "):
+        graphs.family_spec("regular", 4.5, param="--topology", value_param="--abar")
+    with pytest.raises(ParameterError, match=r"^decentralised.graph: "):
+        graphs.family_spec("torus", 4.0, param="decentralised.graph")
+    top = graphs.with_mean_connectivity(9, 4.0, seed=2)
+    assert graphs.parse_graph(graphs.edges_spec(top), 9, seed=0).edges == top.edges

@@ -74,7 +74,7 @@ def _quiet(_: str) -> None:
 class CurvesConfig:
     """Typed defaults of the three studies (see the module docstring).
 
-    ``decl_graph`` is a :func:`theory.graphs.by_name` spec; None resolves to
+    ``decl_graph`` is a :func:`theory.graphs.parse_graph` spec; None resolves to
     ``abar:<max(3, (N+2)//2)>``, a random connected graph with that |Ā|.
     """
 
@@ -169,7 +169,7 @@ def sensitivity_vs_d(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str,
     """Printed and exact s against d (N fixed, one DecL graph)."""
     ds = dimension_grid(cc.d_min, cc.d_max, cc.points)
     n = cc.n_clients
-    top = graphs.by_name(cc.decl_graph or "", n, seed=child_seed(cc.seed, "decl-graph"))
+    top = graphs.parse_graph(cc.decl_graph or "", n, seed=child_seed(cc.seed, "decl-graph"))
     printed: dict[str, dict[str, list[float]]] = {o: {fw: [] for fw in FRAMEWORKS} for o in OBJECTIVES}
     constants: dict[str, list[dict[str, float]]] = {o: [] for o in OBJECTIVES}
     exact: dict[str, dict[str, Any]] = {
@@ -212,7 +212,7 @@ def sensitivity_vs_d(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str,
 def rv_profiles(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str, Any]:
     """r over the first 2N + 4 coordinates at d = ``profile_d`` for local client 0, DecL and FL."""
     n = cc.n_clients
-    top = graphs.by_name(cc.decl_graph or "", n, seed=child_seed(cc.seed, "decl-graph"))
+    top = graphs.parse_graph(cc.decl_graph or "", n, seed=child_seed(cc.seed, "decl-graph"))
     cfg = paper_config(cc.profile_d, n_clients=n, seed=cc.seed)
     an = Analysis(cfg, top, seed=cc.seed)
     coords = list(range(min(cfg.d, 2 * n + 4)))
