@@ -12,9 +12,10 @@ X_i of the objective (pair methods, ``theory.xmatrix.exact_x``) or Σ_aa,i = E[a
 (MAE, ``theory.mae.mask_moments``). This keeps one step size stable across d.
 
 Seeds. One run seed feeds named streams: the data (``theory.sampler.sample_clients``
-with that seed), the graph (``theory.graphs.parse_graph`` with that seed), and JAX keys
-``fold_in(key(seed), s)`` for s = 0 (initialisation), 1 (batches and views), 2 (FedAvg
-client sampling).
+with that seed), the graph (``theory.graphs.parse_graph`` with that seed), and the JAX keys
+``fold_in(key(seed), LINEAR.number(name))`` of the :data:`LINEAR` registry
+(:class:`theory.seeds.Streams`): "init" (0, initialisation), "steps" (1, batches and views),
+"client-sampling" (2, FedAvg's participants).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from theory.model import DEFAULT_MASK_RATIO, ModelConfig, paper_config
 from theory.moments import second_moment
 from theory.rv import DEFAULT_RTOL, sensitivity_from_bounds, solution_subspace
 from theory.sampler import sample_clients
+from theory.seeds import Streams
 from theory.structured import BlockScalar, as_dense, weighted_sum
 from theory.xmatrix import augmentation_matrix, exact_x, mim_mask_expected
 
@@ -68,7 +70,13 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     "CL2": {"rounds": 300, "batch": 16, "lr": 0.3, "init_scale": 1.0},
     "MAE": {"rounds": 300, "batch": 32, "lr": 0.1, "init_scale": 1e-3},
 }
-STREAM_INIT, STREAM_STEPS, STREAM_SAMPLING = 0, 1, 2
+LINEAR = Streams("linear_models", {"init": 0, "steps": 1, "client-sampling": 2})
+"""The run's JAX streams; only the numbers are used (folded into ``jax.random.key(seed)``)."""
+
+
+def stream_key(root: jax.Array, name: str) -> jax.Array:
+    """The JAX key of stream ``name`` of :data:`LINEAR` under the run's root key."""
+    return jax.random.fold_in(root, LINEAR.number(name))
 
 
 @dataclass(frozen=True)
@@ -366,7 +374,7 @@ def train(run: RunConfig, cfg: ModelConfig, data: Data, top: graphs.Topology | N
     """The jitted training of a resolved run."""
     lam = lambda_ref(cfg, run.method)
     root = jax.random.key(run.seed)
-    params0 = init_params(run.method, jax.random.fold_in(root, STREAM_INIT), cfg.c, cfg.d,
+    params0 = init_params(run.method, stream_key(root, "init"), cfg.c, cfg.d,
                           float(run.init_scale or 0.0) * math.sqrt(lam))
     spec = StepSpec(run.method, run.batch, run.optimizer, run.decay, run.rounds * run.local_steps)
     n = cfg.n_clients
@@ -377,12 +385,12 @@ def train(run: RunConfig, cfg: ModelConfig, data: Data, top: graphs.Topology | N
                      run.variant or "atc")
     lr = jnp.asarray(float(run.lr or 0.0) / lam)
     p = jnp.asarray(cfg.p)
-    key = jax.random.fold_in(root, STREAM_STEPS)
+    key = stream_key(root, "steps")
     if run.framework == "local":
         return run_local(spec, sched, data, params0, key, lr, p)
     if run.framework == "fedavg":
         sizes = jnp.full((n,), float(cfg.samples_per_client))
-        return run_fedavg(spec, sched, data, params0, key, jax.random.fold_in(root, STREAM_SAMPLING), sizes, lr, p)
+        return run_fedavg(spec, sched, data, params0, key, stream_key(root, "client-sampling"), sizes, lr, p)
     return run_gossip(spec, sched, data, params0, key, jnp.asarray(mixing), lr, p)
 
 

@@ -35,6 +35,7 @@ from .rv import (
     structured_spectrum,
 )
 from .sampler import ClientData, sample_clients, stream_rng
+from .seeds import THEORY
 from .stats import IDENTIFICATION_FACTOR, Identification
 from .structured import BlockScalar, SymMatrix, as_dense, spectral_norm
 from .xmatrix import OBJECTIVES, empirical_x, exact_x
@@ -268,7 +269,8 @@ class Analysis:
         for deg in range(2 if n > 3 else n - 1, n):
             if (n * deg) % 2 == 0:
                 try:
-                    regular.append(graphs.complete(n) if deg == n - 1 else graphs.regular(n, deg, seed=self.seed))
+                    regular.append(graphs.complete(n) if deg == n - 1 else
+                                   graphs.regular(n, deg, seed=THEORY.seed(self.seed, "graph-family", 0, deg)))
                 except ValueError:
                     continue
         irregular: list[graphs.Topology] = []
@@ -279,7 +281,7 @@ class Analysis:
         targets = np.linspace(lo, hi - 2.0 / n, num=min(2, max(1, n - 2)))
         for t, target in enumerate(targets):
             try:
-                top = graphs.with_mean_connectivity(n, float(target), seed=self.seed + 101 * t)
+                top = graphs.with_mean_connectivity(n, float(target), seed=THEORY.seed(self.seed, "graph-family", 1, t))
             except ValueError:
                 continue
             if not top.is_regular:

@@ -52,6 +52,7 @@ from .margins import MarginCurve, curves_for_readme, margin_curve  # noqa: F401 
 from .model import ModelConfig, paper_config
 from .provenance import provenance
 from .rv import Sensitivity
+from .seeds import CURVES
 from .threads import blas_threads
 from .xmatrix import OBJECTIVES
 
@@ -60,8 +61,6 @@ COMMAND = "python -m theory.curves"
 DEFAULT_OUT = "results/theory/curves.json"
 FRAMEWORKS: tuple[str, ...] = ("local", "decl", "fl")
 COORDINATE_SETS: tuple[str, ...] = ("[c]", "[N]")
-# Named child streams of the root seed (STYLE: one root seed, named child streams).
-STREAMS = {"decl-graph": 1, "connectivity-graph": 2}
 
 Progress = Callable[[str], None]
 
@@ -122,12 +121,6 @@ def dimension_grid(d_min: int, d_max: int, points: int) -> list[int]:
     return sorted({int(round(x)) for x in np.geomspace(d_min, d_max, points)})
 
 
-def child_seed(seed: int, stream: str, *index: int) -> int:
-    """The integer seed of a named child stream of the root ``seed``."""
-    ss = np.random.SeedSequence([int(seed), STREAMS[stream], *map(int, index)])
-    return int(ss.generate_state(1, dtype=np.uint32)[0])
-
-
 # --------------------------------------------------------------------------- records
 def _sensitivity_record(s: Sensitivity) -> dict[str, Any]:
     """{well_posed, s, low, high}: s is null when ILL-POSED (never a number picked by eigh)."""
@@ -169,7 +162,7 @@ def sensitivity_vs_d(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str,
     """Printed and exact s against d (N fixed, one DecL graph)."""
     ds = dimension_grid(cc.d_min, cc.d_max, cc.points)
     n = cc.n_clients
-    top = graphs.parse_graph(cc.decl_graph or "", n, seed=child_seed(cc.seed, "decl-graph"))
+    top = graphs.parse_graph(cc.decl_graph or "", n, seed=CURVES.seed(cc.seed, "decl-graph", bits=32))
     printed: dict[str, dict[str, list[float]]] = {o: {fw: [] for fw in FRAMEWORKS} for o in OBJECTIVES}
     constants: dict[str, list[dict[str, float]]] = {o: [] for o in OBJECTIVES}
     exact: dict[str, dict[str, Any]] = {
@@ -212,7 +205,7 @@ def sensitivity_vs_d(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str,
 def rv_profiles(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str, Any]:
     """r over the first 2N + 4 coordinates at d = ``profile_d`` for local client 0, DecL and FL."""
     n = cc.n_clients
-    top = graphs.parse_graph(cc.decl_graph or "", n, seed=child_seed(cc.seed, "decl-graph"))
+    top = graphs.parse_graph(cc.decl_graph or "", n, seed=CURVES.seed(cc.seed, "decl-graph", bits=32))
     cfg = paper_config(cc.profile_d, n_clients=n, seed=cc.seed)
     an = Analysis(cfg, top, seed=cc.seed)
     coords = list(range(min(cfg.d, 2 * n + 4)))
@@ -255,7 +248,7 @@ def connectivity(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str, Any
                 continue
             if kind == "regular" and (n * (int(target) - 1)) % 2:
                 continue  # no regular graph of odd degree on an odd number of nodes
-            seed = child_seed(cc.seed, "connectivity-graph", k, graphs.GRAPH_KINDS.index(kind))
+            seed = CURVES.seed(cc.seed, "connectivity-graph", k, graphs.GRAPH_KINDS.index(kind), bits=32)
             top = graphs.with_mean_connectivity(n, float(target), seed=seed, kind=kind)
             tops.append(top)
             recs.append(graph_record(top, kind=kind, target=float(target), seed=seed))
@@ -283,7 +276,7 @@ def margins(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str, Any]:
     """The deciding margins of the asymptotic claims on the d grid (``theory.margins``)."""
     ds = [d for d in dimension_grid(cc.d_min, cc.d_max, cc.points) if d >= max(32, 2 * cc.n_clients + 2)]
     curves = curves_for_readme(progress, d_grid=ds, n_clients=cc.n_clients, decl_graph=cc.decl_graph,
-                               seed=cc.seed, graph_seed=child_seed(cc.seed, "decl-graph"))
+                               seed=cc.seed, graph_seed=CURVES.seed(cc.seed, "decl-graph", bits=32))
     return {"d": ds, "N": cc.n_clients, "curves": [mc.to_dict() for mc in curves]}
 
 

@@ -50,6 +50,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .errors import require
+from .seeds import THEORY
 
 QMode = Literal["per-sample", "per-class"]
 RareAxis = Literal["class-index", "owner"]
@@ -224,10 +225,10 @@ def class_q_patterns(cfg: ModelConfig) -> np.ndarray:
     """The fixed q^(class, k) of the ``"per-class"`` reading, shape (2N, N), entries in {0, 1}.
 
     Column k of row 2i or 2i+1 is q for axis k; the own axis k = i is zero. Drawn from
-    ``numpy.random.default_rng([seed, 1])`` so it does not depend on the sampling stream.
+    stream ``"class-q"`` of :data:`theory.seeds.THEORY` so it does not depend on the sampling stream.
     """
     n = cfg.n_clients
-    rng = np.random.default_rng([cfg.seed, 1])
+    rng = THEORY.rng(cfg.seed, "class-q")
     q = rng.integers(0, 2, size=(2 * n, n)).astype(float)
     for i in range(n):
         q[2 * i, i] = 0.0

@@ -8,6 +8,7 @@ import numpy as np
 
 from .errors import require
 from .model import ModelConfig, class_q_patterns
+from .seeds import THEORY
 
 
 @dataclass(frozen=True)
@@ -22,21 +23,16 @@ class ClientData:
     labels: np.ndarray
 
 
-# Named seed streams of the sampled level: what each decides, and the number that keys it.
-STREAMS: dict[str, int] = {"data": 2, "views": 3}
-
-
 def stream_rng(cfg: ModelConfig, seed: int, name: str, *key: int, replicate: int = 0) -> np.random.Generator:
-    """The generator of stream ``name`` for (model seed, sampling seed, ``key``, replicate).
+    """The generator of stream ``name`` of :data:`theory.seeds.THEORY` ("data", "views") for
+    (model seed, sampling seed, ``key``, replicate).
 
-    Streams are SeedSequence entropies [cfg.seed, STREAMS[name], seed, *key] (+ [replicate] for
-    replicate >= 1): two names, keys or replicates never share a stream. Replicate 0 has the key
-    the single-draw sampler always used, so its draws are unchanged.
+    Root ``cfg.seed``, extra (seed, *key) (+ (replicate,) for replicate >= 1): two names, keys or
+    replicates never share a stream. Replicate 0 has the key the single-draw sampler always used,
+    so its draws are unchanged.
     """
-    require(name in STREAMS, "name", f"one of {tuple(STREAMS)}", name)
     require(isinstance(replicate, (int, np.integer)) and replicate >= 0, "replicate", "an integer >= 0", replicate)
-    entropy = [cfg.seed, STREAMS[name], seed, *map(int, key)] + ([int(replicate)] if replicate else [])
-    return np.random.default_rng(entropy)
+    return THEORY.rng(cfg.seed, name, seed, *key, *((int(replicate),) if replicate else ()))
 
 
 def client_rng(cfg: ModelConfig, seed: int, client: int, replicate: int = 0) -> np.random.Generator:
