@@ -40,7 +40,8 @@ import numpy as np
 
 from theory import graphs
 from theory.errors import ParameterError, require
-from theory.model import ModelConfig, default_n_clients, default_rare_classes, paper_config
+from theory.frameworks import ALGORITHMS, FRAMEWORK_OF
+from theory.model import NonIIDModelConfig, default_n_clients, default_rare_classes, paper_config
 from theory.verdict import combine
 
 from . import _jax  # noqa: F401  (without JAX this import fails, as theory.verify --train expects)
@@ -50,9 +51,9 @@ S_FLOOR = 1e-3
 VERDICT_SET = "[c]"
 SETS: tuple[str, ...] = ("[c]", "[N]", "rare")
 PRINTED_RATE = {"MIM": -0.8, "CL1": -0.6, "CL2": -0.6}
-CLAIM_OF = {("MIM", "local"): "thm4.2-local", ("MIM", "gossip"): "thm4.2-decl", ("MIM", "fedavg"): "thm4.2-fl",
-            ("CL1", "local"): "thm4.3-local", ("CL1", "gossip"): "thm4.3-decl", ("CL1", "fedavg"): "thm4.3-fl",
-            ("CL2", "local"): "thm4.3-local", ("CL2", "gossip"): "thm4.3-decl", ("CL2", "fedavg"): "thm4.3-fl"}
+# (method, algorithm) -> the claim its runs check: Thm 4.2 for MIM, 4.3 for CL, per framework
+CLAIM_OF = {(m, a): f"{'thm4.2' if m == 'MIM' else 'thm4.3'}-{FRAMEWORK_OF[a]}" for m in ("MIM", "CL1", "CL2")
+            for a in ALGORITHMS}
 
 
 # --------------------------------------------------------------------------- extraction
@@ -355,20 +356,20 @@ def _median(xs: Iterable[float | None]) -> float | None:
 
 
 # --------------------------------------------------------------------------- verifier entry
-def _check_cfg(cfg: ModelConfig) -> None:
+def _check_cfg(cfg: NonIIDModelConfig) -> None:
     require(tuple(cfg.rare_classes) == default_rare_classes(cfg.n_clients), "cfg.rare_classes",
             "the default h_i = 2((i+1) mod N) (trained checks build configs by the paper's scalings)",
             cfg.rare_classes)
 
 
-def sampled_configs(cfg: ModelConfig, topology: graphs.Topology, seed: int, n_seeds: int = 3,
+def sampled_configs(cfg: NonIIDModelConfig, topology: graphs.Topology, seed: int, n_seeds: int = 3,
                     d_grid: Sequence[int] | None = None, overrides: Mapping[str, Any] | None = None,
                     methods: Sequence[str] = ("MIM", "CL1", "CL2")) -> list[Any]:
-    """The runs behind :func:`sampled_checks` (resolved ``RunConfig`` objects).
+    """The runs behind :func:`sampled_checks` (resolved ``LinearRunConfig`` objects).
 
-    ``overrides`` sets RunConfig fields of every run (e.g. {"rounds": 50} for a quick look).
+    ``overrides`` sets LinearRunConfig fields of every run (e.g. {"rounds": 50} for a quick look).
     """
-    from .experiment import RunConfig
+    from .experiment import LinearRunConfig
 
     _check_cfg(cfg)
     require(topology.n == cfg.n_clients, "topology", f"a graph on N={cfg.n_clients} clients", topology.n)
@@ -391,7 +392,7 @@ def sampled_configs(cfg: ModelConfig, topology: graphs.Topology, seed: int, n_se
             extra = at_d if dd == d else {}
             for fw, graph in (("local", None), ("fedavg", None), ("gossip", spec)):
                 for s in seeds:
-                    out.append(RunConfig(method=method, framework=fw, d=dd, graph=graph, seed=s,
+                    out.append(LinearRunConfig(method=method, framework=fw, d=dd, graph=graph, seed=s,
                                          data_optimum=dd <= 1024, **base, **extra))
         # Cor 4.5 families at d: regular graphs of every degree, and random irregular ones
         family = ["ring"] + [f"regular:{k}" for k in range(3, n - 1) if (n * k) % 2 == 0] + ["complete"]
@@ -399,7 +400,7 @@ def sampled_configs(cfg: ModelConfig, topology: graphs.Topology, seed: int, n_se
         family += [f"abar:{a:.3g}" for a in np.linspace(lo + 0.5, hi - 0.5, 3) if hi - lo > 1]
         for graph in family:
             for s in seeds:
-                out.append(RunConfig(method=method, framework="gossip", d=d, graph=graph, seed=s,
+                out.append(LinearRunConfig(method=method, framework="gossip", d=d, graph=graph, seed=s,
                                      data_optimum=d <= 1024, **base, **at_d))
     resolved, seen = [], set()
     from dataclasses import replace as _replace
@@ -413,7 +414,7 @@ def sampled_configs(cfg: ModelConfig, topology: graphs.Topology, seed: int, n_se
     return resolved
 
 
-def sampled_checks(cfg: ModelConfig, topology: graphs.Topology, seed: int, *, n_seeds: int = 3,
+def sampled_checks(cfg: NonIIDModelConfig, topology: graphs.Topology, seed: int, *, n_seeds: int = 3,
                    d_grid: Sequence[int] | None = None, overrides: Mapping[str, Any] | None = None,
                    methods: Sequence[str] = ("MIM", "CL1", "CL2"), cache_dir: str | None = None,
                    progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:

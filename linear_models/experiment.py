@@ -1,6 +1,6 @@
 """One training run of a linear model, from a typed configuration to a JSON-ready result.
 
-:class:`RunConfig` holds the typed defaults; :meth:`RunConfig.resolve` fills every
+:class:`LinearRunConfig` holds the typed defaults; :meth:`LinearRunConfig.resolve` fills every
 ``None`` with the concrete value it stands for (the paper's scalings of
 ``theory.model.paper_config``) and blanks the fields that do not apply, so that equal
 runs have equal resolved configurations and equal cache keys (:func:`config_key`).
@@ -11,7 +11,7 @@ the largest eigenvalue over clients of the population matrix that sets the curva
 X_i of the objective (pair methods, ``theory.xmatrix.exact_x``) or Σ_aa,i = E[a aᵀ]
 (MAE, ``theory.mae.mask_moments``). This keeps one step size stable across d.
 
-Seeds. One run seed feeds named streams: the data (``theory.sampler.sample_clients``
+Seeds. One run seed feeds named streams: the data (``theory.sampler.draw_client_samples``
 with that seed), the graph (``theory.graphs.parse_graph`` with that seed), and the JAX keys
 ``fold_in(key(seed), LINEAR.number(name))`` of the :data:`LINEAR` registry
 (:class:`theory.seeds.Streams`): "init" (0, initialisation), "steps" (1, batches and views),
@@ -37,12 +37,13 @@ import scipy.sparse.linalg as spla
 from theory import graphs
 from theory.aggregate import aggregate, fl_weights
 from theory.errors import ParameterError, require
+from theory.frameworks import as_algorithm
 from theory.io import jsonable
 from theory.mae import mask_moments, reconstruction_optimum
-from theory.model import DEFAULT_MASK_RATIO, ModelConfig, paper_config
+from theory.model import DEFAULT_MASK_RATIO, NonIIDModelConfig, paper_config
 from theory.moments import second_moment
 from theory.rv import DEFAULT_RTOL, sensitivity_from_bounds, solution_subspace
-from theory.sampler import sample_clients
+from theory.sampler import draw_client_samples
 from theory.seeds import Streams
 from theory.structured import BlockScalar, as_dense, weighted_sum
 from theory.xmatrix import augmentation_matrix, exact_x, mim_mask_expected
@@ -80,11 +81,11 @@ def stream_key(root: jax.Array, name: str) -> jax.Array:
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class LinearRunConfig:
     """Typed defaults of one run; ``None`` means "derived" (see :meth:`resolve`)."""
 
     method: str = "MIM"  # MIM, CL1, CL2 (pair form) or MAE (Eq. 3)
-    framework: str = "gossip"  # local, fedavg or gossip
+    framework: str = "gossip"  # local, fedavg or gossip (or decl, fl: theory.frameworks maps them)
     d: int = 512
     n_clients: Optional[int] = None  # None: ceil(4 d^(1/20)) (theory.model.default_n_clients)
     c: Optional[int] = None  # None: 2N
@@ -113,7 +114,7 @@ class RunConfig:
     data_optimum: bool = True  # also solve the augmentation-averaged objective of the sample
 
     # ---- validation and resolution ------------------------------------------
-    def resolve(self) -> "RunConfig":
+    def resolve(self) -> "LinearRunConfig":
         """A copy with every derived field concrete and the inapplicable ones set to None.
 
         Raises :class:`theory.errors.ParameterError` naming the parameter and its range.
@@ -123,7 +124,8 @@ class RunConfig:
         if any(getattr(self, k) is None for k in defaults):
             return replace(self, **{k: v if getattr(self, k) is None else getattr(self, k)
                                     for k, v in defaults.items()}).resolve()
-        require(self.framework in FRAMEWORKS, "framework", f"one of {FRAMEWORKS}", self.framework)
+        if self.framework not in FRAMEWORKS:  # the paper's name (decl, fl): its algorithm (theory.frameworks)
+            return replace(self, framework=as_algorithm(self.framework)).resolve()
         require(isinstance(self.d, int) and self.d >= 8, "d", "an integer >= 8", self.d)
         require(int(self.rounds) >= 1, "rounds", "an integer >= 1", self.rounds)  # type: ignore[arg-type]
         require(self.local_steps >= 1, "local_steps", "an integer >= 1", self.local_steps)
@@ -167,7 +169,7 @@ class RunConfig:
             participation=(1.0 if self.participation is None else float(self.participation)) if fedavg else None,
         )
 
-    def model_config(self) -> ModelConfig:
+    def model_config(self) -> NonIIDModelConfig:
         """The ``theory`` model configuration of a resolved run."""
         return paper_config(self.d, n_clients=self.n_clients, c=self.c, tau=self.tau, mu=self.mu,
                             p=DEFAULT_MASK_RATIO if self.p is None else self.p,
@@ -182,7 +184,7 @@ class RunConfig:
         return {f.name: f.type for f in fields(cls)}
 
 
-def config_key(resolved: RunConfig) -> str:
+def config_key(resolved: LinearRunConfig) -> str:
     """Cache key: SHA-256 (16 hex digits) of the resolved configuration and the schema version."""
     text = json.dumps({"schema": SCHEMA_VERSION, **resolved.to_dict()}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -190,17 +192,17 @@ def config_key(resolved: RunConfig) -> str:
 
 # --------------------------------------------------------------------------- inputs
 @functools.lru_cache(maxsize=2)
-def _sample(cfg: ModelConfig, seed: int) -> np.ndarray:
+def _sample(cfg: NonIIDModelConfig, seed: int) -> np.ndarray:
     """All client data as one (N, n, d) array (every client has n samples)."""
-    return np.stack([cd.x for cd in sample_clients(cfg, seed)])
+    return np.stack([cd.x for cd in draw_client_samples(cfg, seed)])
 
 
 @functools.lru_cache(maxsize=2)
-def _sparse_h(cfg: ModelConfig) -> sps.csr_matrix:
+def _sparse_h(cfg: NonIIDModelConfig) -> sps.csr_matrix:
     return sps.csr_matrix(augmentation_matrix(cfg))
 
 
-def client_data(cfg: ModelConfig, seed: int, method: str) -> Data:
+def client_data(cfg: NonIIDModelConfig, seed: int, method: str) -> Data:
     """Sampled data in JAX; for CL2 also H x (precomputed with a sparse H)."""
     x = _sample(cfg, seed)  # (N, n, d)
     hx = None
@@ -211,7 +213,7 @@ def client_data(cfg: ModelConfig, seed: int, method: str) -> Data:
 
 
 @functools.lru_cache(maxsize=8)
-def population_xs(cfg: ModelConfig, method: str) -> tuple:
+def population_xs(cfg: NonIIDModelConfig, method: str) -> tuple:
     """Exact per-client matrices: X_i (pair methods) or the second moments M_i (MAE)."""
     if method == "MAE":
         return tuple(second_moment(cfg, i) for i in range(cfg.n_clients))
@@ -232,7 +234,7 @@ def _lambda_max(x: Any) -> float:
 
 
 @functools.lru_cache(maxsize=8)
-def lambda_ref(cfg: ModelConfig, method: str) -> float:
+def lambda_ref(cfg: NonIIDModelConfig, method: str) -> float:
     """λ_ref of the module docstring."""
     if method == "MAE":
         return max(_lambda_max(mask_moments(cfg, m)[0]) for m in population_xs(cfg, "MAE"))
@@ -256,7 +258,7 @@ def _bs_mv(m: BlockScalar, v: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def data_xs(cfg: ModelConfig, seed: int, method: str) -> tuple:
+def data_xs(cfg: NonIIDModelConfig, seed: int, method: str) -> tuple:
     """Augmentation-averaged matrices of the sample: what training with fresh views sees.
 
     MIM: ``theory.xmatrix.mim_mask_expected``; CL1: Σ̂ = xᵀx/n (the noise cross terms have
@@ -276,11 +278,11 @@ def data_xs(cfg: ModelConfig, seed: int, method: str) -> tuple:
     return tuple(out)
 
 
-def topology_of(run: RunConfig, cfg: ModelConfig) -> graphs.Topology | None:
+def topology_of(run: LinearRunConfig, cfg: NonIIDModelConfig) -> graphs.Topology | None:
     return graphs.parse_graph(str(run.graph), cfg.n_clients, run.seed) if run.framework == "gossip" else None
 
 
-def target_weights(run: RunConfig, cfg: ModelConfig, top: graphs.Topology | None,
+def target_weights(run: LinearRunConfig, cfg: NonIIDModelConfig, top: graphs.Topology | None,
                    mixing: np.ndarray | None) -> dict[str, np.ndarray]:
     """Weights of the exact targets: FL 1/N (sizes), gossip π (stationary) and ω (Eq. 1)."""
     sizes = np.full(cfg.n_clients, float(cfg.samples_per_client))
@@ -298,7 +300,7 @@ def _aggregate(mats: tuple, weights: np.ndarray) -> Any:
                                            isinstance(mats[0], BlockScalar) else aggregate(list(mats), weights.tolist()))
 
 
-def _target(cfg: ModelConfig, method: str, x: Any, rtol: float = DEFAULT_RTOL) -> dict[str, Any]:
+def _target(cfg: NonIIDModelConfig, method: str, x: Any, rtol: float = DEFAULT_RTOL) -> dict[str, Any]:
     """Subspace, rows and RV bounds of the exact optimum for the (aggregated) matrix ``x``.
 
     Pair methods: ``theory.rv.solution_subspace(x, c, "minimiser", rtol)``. MAE: ``x`` is a
@@ -325,7 +327,7 @@ def _target(cfg: ModelConfig, method: str, x: Any, rtol: float = DEFAULT_RTOL) -
 _POP_TARGETS: dict[tuple, dict[str, Any]] = {}
 
 
-def _population_target(cfg: ModelConfig, method: str, weights: np.ndarray) -> dict[str, Any]:
+def _population_target(cfg: NonIIDModelConfig, method: str, weights: np.ndarray) -> dict[str, Any]:
     """:func:`_target` of the exact aggregate Σ_j w_j X_j, memoised (it does not depend on the
     seed; for CL2 at large d it is a dense d x d eigenproblem)."""
     key = (cfg, method, np.asarray(weights, dtype=float).round(15).tobytes())
@@ -369,7 +371,7 @@ def sampling_error(x_hat: np.ndarray, x: Any) -> float:
 
 
 # --------------------------------------------------------------------------- run
-def train(run: RunConfig, cfg: ModelConfig, data: Data, top: graphs.Topology | None,
+def train(run: LinearRunConfig, cfg: NonIIDModelConfig, data: Data, top: graphs.Topology | None,
           mixing: np.ndarray | None) -> RunOutput:
     """The jitted training of a resolved run."""
     lam = lambda_ref(cfg, run.method)
@@ -394,7 +396,7 @@ def train(run: RunConfig, cfg: ModelConfig, data: Data, top: graphs.Topology | N
     return run_gossip(spec, sched, data, params0, key, jnp.asarray(mixing), lr, p)
 
 
-def run(config: RunConfig) -> dict[str, Any]:
+def run(config: LinearRunConfig) -> dict[str, Any]:
     """Train and evaluate one configuration; returns the JSON-ready result (see ``sweep``)."""
     rc = config.resolve()
     cfg = rc.model_config()
@@ -420,7 +422,7 @@ def _one_blas_thread() -> Any:
     return threadpool_limits(1)
 
 
-def _evaluate(rc: RunConfig, cfg: ModelConfig, top: graphs.Topology | None, mixing: np.ndarray | None,
+def _evaluate(rc: LinearRunConfig, cfg: NonIIDModelConfig, top: graphs.Topology | None, mixing: np.ndarray | None,
               out: RunOutput) -> dict[str, Any]:
     keep = mx.kept_coordinates(cfg)
     rtol = rc.rank_rtol
@@ -546,5 +548,5 @@ def _closer(pi: dict[str, Any], omega: dict[str, Any], weights: dict[str, np.nda
             "closer": "equal" if same else ("pi" if dp < do else "omega")}
 
 
-__all__ = ["RunConfig", "config_key", "run", "train", "client_data", "lambda_ref", "population_xs", "data_xs",
+__all__ = ["LinearRunConfig", "config_key", "run", "train", "client_data", "lambda_ref", "population_xs", "data_xs",
            "target_weights", "topology_of", "ParameterError"]

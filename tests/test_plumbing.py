@@ -157,3 +157,25 @@ def test_named_streams_draw_exactly_what_the_old_derivations_drew():
         assert emp.stream_seed(9, name, 2) == int(state) >> 1
     with pytest.raises(Exception, match="name: must be a stream of theory"):
         THEORY.rng(0, "graph")
+
+
+def test_one_framework_vocabulary_with_one_mapping():
+    """Catches: a package defining its own framework list or mapping again, a mapping that is not
+    a bijection, and an unknown name accepted."""
+    from theory import analysis, curves, derivations, frameworks, printed
+    from theory.errors import ParameterError
+
+    assert printed.FRAMEWORKS is analysis.FRAMEWORKS is curves.FRAMEWORKS is frameworks.FRAMEWORKS
+    assert derivations.GLOBAL_FRAMEWORKS is frameworks.GLOBAL_FRAMEWORKS
+    assert sorted(frameworks.ALGORITHM_OF.values()) == sorted(frameworks.ALGORITHMS)
+    for fw in frameworks.FRAMEWORKS:
+        algo = frameworks.as_algorithm(fw)
+        assert frameworks.as_framework(algo) == fw == frameworks.as_framework(fw)
+        assert frameworks.as_algorithm(algo) == algo
+    assert frameworks.as_algorithm("decl") == "gossip" and frameworks.as_algorithm("fl") == "fedavg"
+    with pytest.raises(ParameterError, match="^--framework: "):
+        frameworks.as_framework("server", "--framework")
+    pytest.importorskip("matplotlib")
+    from figures import linear_figs
+
+    assert linear_figs.FRAMEWORK_KEY is frameworks.FRAMEWORK_OF

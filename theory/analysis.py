@@ -21,7 +21,8 @@ from . import graphs
 from .aggregate import aggregate, fl_weights
 from .circulant import CirculantLowRank, default_window
 from .errors import ParameterError, require
-from .model import ModelConfig
+from .frameworks import FRAMEWORKS
+from .model import NonIIDModelConfig
 from .rv import (
     IncompleteSpectrumError,
     Rule,
@@ -34,7 +35,7 @@ from .rv import (
     spectrum,
     structured_spectrum,
 )
-from .sampler import ClientData, sample_clients, stream_rng
+from .sampler import ClientSample, draw_client_samples, stream_rng
 from .seeds import THEORY
 from .stats import IDENTIFICATION_FACTOR, Identification
 from .structured import BlockScalar, SymMatrix, as_dense, spectral_norm
@@ -42,7 +43,6 @@ from .xmatrix import OBJECTIVES, empirical_x, exact_x
 
 _T = TypeVar("_T")
 
-FRAMEWORKS: tuple[str, ...] = ("local", "decl", "fl")
 
 # Up to this d the spectrum of a circulant-plus-low-rank X (CL2 with a circulant H) is taken
 # from its dense form: measured per cell on this 2-core machine (1 BLAS thread), the leading
@@ -68,11 +68,11 @@ def _weights_key(w: np.ndarray) -> bytes:
 class Analysis:
     """Cached quantities of one (configuration, topology, seed)."""
 
-    cfg: ModelConfig
+    cfg: NonIIDModelConfig
     topology: graphs.Topology
     seed: int = 0
     rtol: float = 1e-9
-    config_at: Callable[[int], ModelConfig] | None = None
+    config_at: Callable[[int], NonIIDModelConfig] | None = None
     replicate: int = 0
     _cache: dict = field(default_factory=dict, repr=False)
 
@@ -82,8 +82,8 @@ class Analysis:
 
     # ---- data ---------------------------------------------------------------
     @property
-    def data(self) -> tuple[ClientData, ...]:
-        return self._memo(("data", self.replicate), lambda: sample_clients(self.cfg, self.seed, replicate=self.replicate))
+    def data(self) -> tuple[ClientSample, ...]:
+        return self._memo(("data", self.replicate), lambda: draw_client_samples(self.cfg, self.seed, replicate=self.replicate))
 
     def _memo(self, key: tuple, fn: Callable[[], _T]) -> _T:
         if key not in self._cache:

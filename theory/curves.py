@@ -47,9 +47,10 @@ from .analysis import Analysis
 from .claims import printed_level
 from .claims.context import Context
 from .errors import ParameterError, require
+from .frameworks import FRAMEWORKS
 from .io import write_json_atomic
 from .margins import MarginCurve, curves_for_readme, margin_curve  # noqa: F401 - re-exported API
-from .model import ModelConfig, paper_config
+from .model import NonIIDModelConfig, paper_config
 from .provenance import provenance
 from .rv import Sensitivity
 from .seeds import CURVES
@@ -59,7 +60,6 @@ from .xmatrix import OBJECTIVES
 SCHEMA = "theory-curves/1"
 COMMAND = "python -m theory.curves"
 DEFAULT_OUT = "results/theory/curves.json"
-FRAMEWORKS: tuple[str, ...] = ("local", "decl", "fl")
 COORDINATE_SETS: tuple[str, ...] = ("[c]", "[N]")
 
 Progress = Callable[[str], None]
@@ -114,7 +114,7 @@ class CurvesConfig:
         return out
 
 
-def dimension_grid(d_min: int, d_max: int, points: int) -> list[int]:
+def log_spaced_dims(d_min: int, d_max: int, points: int) -> list[int]:
     """``points`` log-spaced integer dimensions from d_min to d_max (duplicates after rounding merged)."""
     if points == 1:
         return [int(d_min)]
@@ -142,11 +142,11 @@ def graph_record(top: graphs.Topology, **extra: Any) -> dict[str, Any]:
             "n_edges": len(top.edges), "edges": [list(e) for e in top.edges]}
 
 
-def _context(cfg: ModelConfig, top: graphs.Topology) -> Context:
+def _context(cfg: NonIIDModelConfig, top: graphs.Topology) -> Context:
     return Context(analysis=Analysis(cfg, top), sampled=False)
 
 
-def printed_values(cfg: ModelConfig, top: graphs.Topology) -> dict[str, Any]:
+def printed_values(cfg: NonIIDModelConfig, top: graphs.Topology) -> dict[str, Any]:
     """Printed s of every (method, framework) at ``cfg.d`` with the default constants."""
     ctx = _context(cfg, top)
     out: dict[str, Any] = {}
@@ -160,7 +160,7 @@ def printed_values(cfg: ModelConfig, top: graphs.Topology) -> dict[str, Any]:
 # --------------------------------------------------------------------------- (a)
 def sensitivity_vs_d(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str, Any]:
     """Printed and exact s against d (N fixed, one DecL graph)."""
-    ds = dimension_grid(cc.d_min, cc.d_max, cc.points)
+    ds = log_spaced_dims(cc.d_min, cc.d_max, cc.points)
     n = cc.n_clients
     top = graphs.parse_graph(cc.decl_graph or "", n, seed=CURVES.seed(cc.seed, "decl-graph", bits=32))
     printed: dict[str, dict[str, list[float]]] = {o: {fw: [] for fw in FRAMEWORKS} for o in OBJECTIVES}
@@ -274,7 +274,7 @@ def connectivity(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str, Any
 # --------------------------------------------------------------------------- (d)
 def margins(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str, Any]:
     """The deciding margins of the asymptotic claims on the d grid (``theory.margins``)."""
-    ds = [d for d in dimension_grid(cc.d_min, cc.d_max, cc.points) if d >= max(32, 2 * cc.n_clients + 2)]
+    ds = [d for d in log_spaced_dims(cc.d_min, cc.d_max, cc.points) if d >= max(32, 2 * cc.n_clients + 2)]
     curves = curves_for_readme(progress, d_grid=ds, n_clients=cc.n_clients, decl_graph=cc.decl_graph,
                                seed=cc.seed, graph_seed=CURVES.seed(cc.seed, "decl-graph", bits=32))
     return {"d": ds, "N": cc.n_clients, "curves": [mc.to_dict() for mc in curves]}

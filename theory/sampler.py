@@ -7,12 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import require
-from .model import ModelConfig, class_q_patterns
+from .model import NonIIDModelConfig, class_q_patterns
 from .seeds import THEORY
 
 
 @dataclass(frozen=True)
-class ClientData:
+class ClientSample:
     """The sampled data set D_i of one client.
 
     ``x`` has shape (n, d), ``labels`` shape (n,) with 0-based class indices in [0, 2N).
@@ -23,7 +23,7 @@ class ClientData:
     labels: np.ndarray
 
 
-def stream_rng(cfg: ModelConfig, seed: int, name: str, *key: int, replicate: int = 0) -> np.random.Generator:
+def stream_rng(cfg: NonIIDModelConfig, seed: int, name: str, *key: int, replicate: int = 0) -> np.random.Generator:
     """The generator of stream ``name`` of :data:`theory.seeds.THEORY` ("data", "views") for
     (model seed, sampling seed, ``key``, replicate).
 
@@ -35,13 +35,13 @@ def stream_rng(cfg: ModelConfig, seed: int, name: str, *key: int, replicate: int
     return THEORY.rng(cfg.seed, name, seed, *key, *((int(replicate),) if replicate else ()))
 
 
-def client_rng(cfg: ModelConfig, seed: int, client: int, replicate: int = 0) -> np.random.Generator:
+def client_rng(cfg: NonIIDModelConfig, seed: int, client: int, replicate: int = 0) -> np.random.Generator:
     """Independent data stream per (model seed, sampling seed, client, replicate)."""
     return stream_rng(cfg, seed, "data", client, replicate=replicate)
 
 
-def sample_client(cfg: ModelConfig, client: int, seed: int, n_frequent: int | None = None,
-                  n_rare: int | None = None, replicate: int = 0) -> ClientData:
+def draw_client_sample(cfg: NonIIDModelConfig, client: int, seed: int, n_frequent: int | None = None,
+                  n_rare: int | None = None, replicate: int = 0) -> ClientSample:
     """Draw |D_i| independent samples of client ``client`` (Assumption A.7).
 
     Class 2i:   x =  e_i - τ Σ_{k≠i} q_k e_k + μ ξ
@@ -73,10 +73,10 @@ def sample_client(cfg: ModelConfig, client: int, seed: int, n_frequent: int | No
     labels = np.concatenate([
         np.full(nf, 2 * i), np.full(nf, 2 * i + 1), np.full(nr, cfg.rare_classes[i])
     ]).astype(np.int64)
-    return ClientData(client=i, x=x, labels=labels)
+    return ClientSample(client=i, x=x, labels=labels)
 
 
-def sample_clients(cfg: ModelConfig, seed: int, n_frequent: int | None = None,
-                   n_rare: int | None = None, replicate: int = 0) -> tuple[ClientData, ...]:
+def draw_client_samples(cfg: NonIIDModelConfig, seed: int, n_frequent: int | None = None,
+                   n_rare: int | None = None, replicate: int = 0) -> tuple[ClientSample, ...]:
     """All N client data sets, each from its own stream of ``seed`` (and replicate)."""
-    return tuple(sample_client(cfg, i, seed, n_frequent, n_rare, replicate) for i in range(cfg.n_clients))
+    return tuple(draw_client_sample(cfg, i, seed, n_frequent, n_rare, replicate) for i in range(cfg.n_clients))

@@ -26,13 +26,13 @@ from typing import Any, Sequence
 
 from . import graphs
 from .analysis import Analysis
-from .claims.common import dimension_grid
+from .claims.common import doubling_grid
 from .claims.context import Context
 from .claims.registry import aggregate_replicates, claim_ids, run_claims, run_replicate, with_sampled
 from .errors import ParameterError, require
 from .explain import explain, options_argv, render_explain
 from .io import atomic_write_text
-from .model import ModelConfig, paper_config
+from .model import NonIIDModelConfig, paper_config
 from .render_markdown import render_markdown
 from .report import DEFAULT_WIDTH, MAX_WIDTH, MIN_WIDTH, render_text, report_dict
 from .stats import DEFAULT_K, DEFAULT_REPLICATES, Settings
@@ -138,7 +138,7 @@ def _parse_constants(items: Sequence[str]) -> dict[str, float]:
     return out
 
 
-def build_config(args: argparse.Namespace, d: int | None = None) -> ModelConfig:
+def build_config(args: argparse.Namespace, d: int | None = None) -> NonIIDModelConfig:
     return paper_config(
         args.d if d is None else d,
         n_clients=args.N, c=args.c, p=args.p, tau=None if d not in (None, args.d) else args.tau,
@@ -165,7 +165,7 @@ def make_context(args: argparse.Namespace) -> Context:
     top = topology_from_args(args, cfg.n_clients)
     fixed_n = cfg.n_clients
 
-    def config_at(d: int) -> ModelConfig:
+    def config_at(d: int) -> NonIIDModelConfig:
         a = argparse.Namespace(**{**vars(args), "N": fixed_n, "c": cfg.c})
         return build_config(a, d)
 
@@ -188,16 +188,16 @@ def make_context(args: argparse.Namespace) -> Context:
         analysis=an,
         constants=_parse_constants(args.const),
         sampled=not args.no_sampled,
-        exact_grid=tuple(dimension_grid(d, below=3, above=above, floor=floor)),
-        dense_grid=tuple(dimension_grid(d, below=2, above=dense_above, floor=floor)),
-        sampled_grid=tuple(dimension_grid(d, below=2, above=0, floor=floor)),
+        exact_grid=tuple(doubling_grid(d, below=3, above=above, floor=floor)),
+        dense_grid=tuple(doubling_grid(d, below=2, above=dense_above, floor=floor)),
+        sampled_grid=tuple(doubling_grid(d, below=2, above=0, floor=floor)),
         stats=stats,
         limit_d_max=lim_max,
         limit_dense_d_max=dense_max,
     )
 
 
-def check_size(args: argparse.Namespace, cfg: ModelConfig) -> None:
+def check_size(args: argparse.Namespace, cfg: NonIIDModelConfig) -> None:
     """Refuse, before any work, a --d whose O(d^2) parts (the sampled level; the exact level of a
     non-circulant user H) would not fit in this machine's memory (``theory.memory``)."""
     from .augmentation import parse_augmentation
