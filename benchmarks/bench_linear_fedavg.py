@@ -51,11 +51,11 @@ P_MASK = 0.75
 def _data(d: int, n_clients: int) -> tuple[np.ndarray, float]:
     sys.path.insert(0, str(ROOT))
     from theory.model import paper_config
-    from theory.sampler import sample_clients
+    from theory.sampler import draw_client_samples
     from theory.xmatrix import exact_x
 
     cfg = paper_config(d, n_clients=n_clients)
-    x = np.stack([cd.x for cd in sample_clients(cfg, seed=0)])  # (N, n, d)
+    x = np.stack([cd.x for cd in draw_client_samples(cfg, seed=0)])  # (N, n, d)
     lam = max(float(np.max(np.linalg.eigvalsh(exact_x(cfg, i, "MIM").block))) for i in range(n_clients))
     return x, 0.2 / lam
 

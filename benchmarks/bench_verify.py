@@ -32,6 +32,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from theory.provenance import git_revision
+
 
 def cpu_model() -> str:
     try:
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                    "printed, exact, each sampled replicate)")
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="extra arguments for theory.verify")
     args = p.parse_args(argv)
-    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    rev = git_revision()
     print(f"# theory.verify wall time; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {cpu_model()}, "
           f"{os.cpu_count()} logical CPUs; python {platform.python_version()}; numpy {np.__version__}; git {rev}; "
           f"load average {os.getloadavg()[0]:.2f}; extra args {args.extra}")

@@ -25,6 +25,8 @@ from datetime import datetime, timezone
 import numpy as np
 from bench_verify import cpu_model  # one definition of the CPU-model probe
 
+from theory.provenance import git_revision
+
 
 def run_once(d: int, extra: list[str]) -> tuple[float, float, float]:
     """(wall seconds, CPU seconds, peak RSS MiB) of one child run."""
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="extra arguments for theory.verify")
     args = p.parse_args(argv)
-    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    rev = git_revision()
     print(f"# theory.verify --no-sampled --jobs 1 --threads 1; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; "
           f"{cpu_model()}, {os.cpu_count()} logical CPUs; python {platform.python_version()}; numpy {np.__version__}; "
           f"git {rev}; load average {os.getloadavg()[0]:.2f}; extra args {args.extra}", flush=True)

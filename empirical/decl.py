@@ -42,17 +42,9 @@ __all__ = ["Gossip", "build_topology", "build_mixing"]
 
 def build_topology(cfg: DecentralisedConfig, n_clients: int, seed: int) -> graphs.Topology:
     """The communication graph of ``cfg`` on N clients, drawn from stream ``"graph"``."""
-    gseed = stream_seed(seed, "graph")
-    a = cfg.mean_connectivity
-    if cfg.graph == "complete":
-        return graphs.complete(n_clients)
-    if cfg.graph == "ring":
-        return graphs.ring(n_clients)
-    if cfg.graph == "er":
-        require(n_clients >= 2, "partition.n_clients", ">= 2 for a graph", n_clients)
-        return graphs.erdos_renyi(n_clients, min(1.0, (a - 1.0) / (n_clients - 1)), seed=gseed)
-    kind = "regular" if cfg.graph == "abar-regular" else "random"
-    return graphs.with_mean_connectivity(n_clients, a, seed=gseed, kind=kind)
+    spec = graphs.family_spec(cfg.graph, cfg.mean_connectivity, param="decentralised.graph",
+                              value_param="decentralised.mean_connectivity")
+    return graphs.parse_graph(spec, n_clients, seed=stream_seed(seed, "graph"), param="decentralised.graph")
 
 
 def build_mixing(top: graphs.Topology, rule: str, sizes: np.ndarray) -> np.ndarray:

@@ -33,7 +33,6 @@ import argparse
 import fnmatch
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -48,10 +47,10 @@ from empirical.config import PRESETS, SCALES, ExperimentConfig, apply_overrides,
 from empirical.distributed import EXIT_PEER_LOST, DistContext, PeerFailure, agree, fault_point, report_lost_peer, setup, shielded, teardown
 from empirical.engine import Experiment, build, run_round, summarise
 from theory.errors import ParameterError, require
+from theory.provenance import provenance
 
-__all__ = ["main", "build_parser", "train", "git_revision", "write_config", "replicate_runs"]
+__all__ = ["main", "build_parser", "train", "write_config", "replicate_runs"]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,23 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def git_revision() -> dict[str, Any]:
-    """The repository's HEAD commit and whether the working tree differs from it."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.strip()
-
-    try:
-        return {"revision": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
-    except (OSError, subprocess.CalledProcessError):
-        return {"revision": None, "dirty": None}
-
-
 def write_config(folder: Path, cfg: ExperimentConfig, preset: str | None, run_name: str) -> None:
     doc = {
-        "config": to_dict(cfg),
+        **provenance(to_dict(cfg)),
         "preset": preset,
         "run": run_name,
-        "git": git_revision(),
         "torch": torch.__version__,
         "argv": sys.argv[1:],
     }

@@ -39,6 +39,7 @@ from empirical.grid_stats import analyse
 from empirical.intervals import Correlation, Interval, mean_interval
 from theory.errors import ParameterError, require
 from theory.io import load_json, object_with, write_json_atomic
+from theory.provenance import provenance
 
 __all__ = [
     "GRID_SCHEMA",
@@ -388,12 +389,6 @@ def replicate_baselines(folder: Path, rows: list[dict[str, Any]], compute: bool,
     return out
 
 
-def _git_revision() -> str | None:
-    from empirical.run import git_revision
-
-    return git_revision().get("revision")
-
-
 def write_caches(
     folder: Path,
     rows: list[dict[str, Any]],
@@ -404,8 +399,7 @@ def write_caches(
 ) -> list[Path]:
     """``cache_dir/grid.json`` and ``cache_dir/partitions.json`` (the figures' inputs)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    rev = _git_revision()
-    common = {"command": command, "git_revision": rev, "grid_folder": str(folder)}
+    common = {**provenance(command=command), "grid_folder": str(folder)}
     shared = {k: v for k, v in rows[0]["config"].items() if k not in ("name",)} if rows else {}
     grid = {
         "schema": GRID_SCHEMA,

@@ -35,6 +35,8 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from theory import frameworks
+
 from . import style
 
 RELPATH = "linear"
@@ -43,9 +45,10 @@ SWEEP = "python -m linear_models.sweep"
 CONNECTIVITY_COMMAND = f"{SWEEP} --preset connectivity"
 SCALING_COMMAND = f"{SWEEP} --preset scaling --method MIM,CL1,CL2"
 OBJECTIVES = ("MIM", "CL1", "CL2", "MAE")
-FRAMEWORKS = ("local", "gossip", "fedavg")
-FRAMEWORK_KEY = {"local": "local", "gossip": "decl", "fedavg": "fl"}
-FRAMEWORK_NAME = {"local": "local", "gossip": "DecL (gossip)", "fedavg": "FL (FedAvg)"}
+# the sweeps name runs by algorithm; theory.frameworks maps them to the paper's frameworks
+FRAMEWORKS = tuple(frameworks.ALGORITHM_OF[f] for f in frameworks.FRAMEWORKS)  # local, gossip, fedavg
+FRAMEWORK_KEY = frameworks.FRAMEWORK_OF
+FRAMEWORK_NAME = {a: frameworks.LABELS[f] for a, f in frameworks.FRAMEWORK_OF.items()}
 LOG_FLOOR = 1e-4  # s below this is drawn on the floor line of log axes
 REGULAR_COLOR = "#CC79A7"
 

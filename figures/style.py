@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import shlex
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -30,6 +29,7 @@ from matplotlib.figure import Figure
 
 from theory.errors import FileProblem
 from theory.io import parse_json, read_bytes, write_json_atomic
+from theory.provenance import git_revision
 
 from . import producers
 
@@ -86,16 +86,6 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 # --------------------------------------------------------------------------- provenance
-def git_revision(cwd: Path | None = None) -> str:
-    """Short revision of HEAD of the repository holding ``cwd`` (this package by default)."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=cwd or Path(__file__).resolve().parent)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 class MissingExtra(Exception):
     """A figure needs a package of an extra that is not installed."""
 

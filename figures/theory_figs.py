@@ -23,6 +23,8 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from theory.frameworks import FRAMEWORKS
+
 from . import style
 
 CACHE = "theory/curves.json"
@@ -30,7 +32,6 @@ COMMAND = "python -m theory.curves"
 DEFAULT_OUT = "results/theory/curves.json"
 SCHEMA = "theory-curves/1"
 OBJECTIVES = ("MIM", "CL1", "CL2")
-FRAMEWORKS = ("local", "decl", "fl")
 COORDS = ("[c]", "[N]")
 ZERO_TOL = 1e-12
 LOG_FLOOR = 1e-8

@@ -19,7 +19,7 @@ _EXPORTS: dict[str, str] = {
     "FRAMEWORKS": "distributed", "History": "distributed", "RunOutput": "distributed", "Schedule": "distributed",
     "compress": "distributed", "gossip_mix": "distributed", "run_fedavg": "distributed", "run_gossip": "distributed",
     "run_local": "distributed",
-    "METHOD_DEFAULTS": "experiment", "RunConfig": "experiment", "config_key": "experiment", "run": "experiment",
+    "METHOD_DEFAULTS": "experiment", "LinearRunConfig": "experiment", "config_key": "experiment", "run": "experiment",
     "sgd": "optim", "adam": "optim",
     "Data": "solvers", "ExactSolution": "solvers", "StepSpec": "solvers", "TopC": "solvers",
     "exact_solution": "solvers", "fit": "solvers", "fit_population": "solvers", "top_c": "solvers",

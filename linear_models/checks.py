@@ -40,7 +40,9 @@ import numpy as np
 
 from theory import graphs
 from theory.errors import ParameterError, require
-from theory.model import ModelConfig, default_n_clients, default_rare_classes, paper_config
+from theory.frameworks import ALGORITHMS, FRAMEWORK_OF
+from theory.model import NonIIDModelConfig, default_n_clients, default_rare_classes, paper_config
+from theory.verdict import combine
 
 from . import _jax  # noqa: F401  (without JAX this import fails, as theory.verify --train expects)
 
@@ -49,15 +51,9 @@ S_FLOOR = 1e-3
 VERDICT_SET = "[c]"
 SETS: tuple[str, ...] = ("[c]", "[N]", "rare")
 PRINTED_RATE = {"MIM": -0.8, "CL1": -0.6, "CL2": -0.6}
-CLAIM_OF = {("MIM", "local"): "thm4.2-local", ("MIM", "gossip"): "thm4.2-decl", ("MIM", "fedavg"): "thm4.2-fl",
-            ("CL1", "local"): "thm4.3-local", ("CL1", "gossip"): "thm4.3-decl", ("CL1", "fedavg"): "thm4.3-fl",
-            ("CL2", "local"): "thm4.3-local", ("CL2", "gossip"): "thm4.3-decl", ("CL2", "fedavg"): "thm4.3-fl"}
-_SEVERITY = {"FAILS": 3, "ILL-POSED": 2, "HOLDS": 1}
-
-
-def combine(verdicts: Iterable[str]) -> str:
-    vs = list(verdicts)
-    return max(vs, key=lambda v: _SEVERITY[v]) if vs else "ILL-POSED"
+# (method, algorithm) -> the claim its runs check: Thm 4.2 for MIM, 4.3 for CL, per framework
+CLAIM_OF = {(m, a): f"{'thm4.2' if m == 'MIM' else 'thm4.3'}-{FRAMEWORK_OF[a]}" for m in ("MIM", "CL1", "CL2")
+            for a in ALGORITHMS}
 
 
 # --------------------------------------------------------------------------- extraction
@@ -276,7 +272,7 @@ def claims_from_results(results: Sequence[Mapping[str, Any]]) -> list[dict[str, 
         per_claim[CLAIM_OF[(c["method"], c["framework"])]].append((label, rate_in_d(runs, c["method"])))
     for claim in sorted(per_claim):
         items = per_claim[claim]
-        out.append({"claim": claim, "verdict": combine(v["verdict"] for _, v in items),
+        out.append({"claim": claim, "verdict": combine(v["verdict"] for _, v in items).value,
                     "numbers": {label: v for label, v in items}})
 
     # thm4.4: s_C > s_M, per framework/graph/d, paired by seed
@@ -293,7 +289,7 @@ def claims_from_results(results: Sequence[Mapping[str, Any]]) -> list[dict[str, 
                 sub[f"{cl} > MIM {fw} d={d} N={n}" + (f" graph={graph}" if graph else "")] = \
                     paired_difference(by_method[cl], by_method["MIM"], strict=True)
     if sub:
-        out.append({"claim": "thm4.4", "verdict": combine(v["verdict"] for v in sub.values()), "numbers": sub})
+        out.append({"claim": "thm4.4", "verdict": combine(v["verdict"] for v in sub.values()).value, "numbers": sub})
 
     # thm4.6: s_Dec >= s_Fed, per method/d, every gossip graph against FedAvg
     fed: dict[tuple, dict[int, float]] = defaultdict(dict)
@@ -310,7 +306,7 @@ def claims_from_results(results: Sequence[Mapping[str, Any]]) -> list[dict[str, 
         if key[:3] in fed:
             sub[f"{key[0]} d={key[1]} N={key[2]} graph={key[3]}"] = paired_difference(vals, fed[key[:3]], strict=False)
     if sub:
-        out.append({"claim": "thm4.6", "verdict": combine(v["verdict"] for v in sub.values()), "numbers": sub})
+        out.append({"claim": "thm4.6", "verdict": combine(v["verdict"] for v in sub.values()).value, "numbers": sub})
 
     # cor4.5: s_Dec decreasing in |Ā|, on regular and on irregular graphs
     fam: dict[tuple, list[tuple[int, float, float]]] = defaultdict(list)
@@ -327,7 +323,7 @@ def claims_from_results(results: Sequence[Mapping[str, Any]]) -> list[dict[str, 
            for (m, d, n, kind), pts in sorted(fam.items(), key=lambda kv: str(kv[0]))}
     sub = {k: v for k, v in sub.items() if v["verdict"] != "ILL-POSED" or len(v.get("abar", [])) > 1}
     if sub:
-        out.append({"claim": "cor4.5", "verdict": combine(v["verdict"] for v in sub.values()), "numbers": sub})
+        out.append({"claim": "cor4.5", "verdict": combine(v["verdict"] for v in sub.values()).value, "numbers": sub})
 
     # which fixed point D-PSGD reaches on irregular graphs (π of the mixing vs ω of Eq. 1),
     # paired per run: Δ = Gram error to the ω-minimiser - Gram error to the π-minimiser
@@ -347,7 +343,7 @@ def claims_from_results(results: Sequence[Mapping[str, Any]]) -> list[dict[str, 
         res["target_gram_gap"] = _median(gaps)
         sub[f"{key[0]} d={key[1]} N={key[2]} graph={key[3]} mixing={key[4]}"] = res
     if sub:
-        out.append({"claim": "decl-fixed-point", "verdict": combine(v["verdict"] for v in sub.values()),
+        out.append({"claim": "decl-fixed-point", "verdict": combine(v["verdict"] for v in sub.values()).value,
                     "numbers": {"statement": "D-PSGD's average model is closer to the minimiser of Σ π_j X_j "
                                              "(stationary weights of the mixing) than to that of Σ ω_j X_j (Eq. 1)",
                                 **sub}})
@@ -360,25 +356,20 @@ def _median(xs: Iterable[float | None]) -> float | None:
 
 
 # --------------------------------------------------------------------------- verifier entry
-def topology_spec(top: graphs.Topology) -> str:
-    """A graph spec naming exactly this topology (its edge list)."""
-    return "edges:" + ",".join(f"{i}-{j}" for i, j in top.edges)
-
-
-def _check_cfg(cfg: ModelConfig) -> None:
+def _check_cfg(cfg: NonIIDModelConfig) -> None:
     require(tuple(cfg.rare_classes) == default_rare_classes(cfg.n_clients), "cfg.rare_classes",
             "the default h_i = 2((i+1) mod N) (trained checks build configs by the paper's scalings)",
             cfg.rare_classes)
 
 
-def sampled_configs(cfg: ModelConfig, topology: graphs.Topology, seed: int, n_seeds: int = 3,
+def sampled_configs(cfg: NonIIDModelConfig, topology: graphs.Topology, seed: int, n_seeds: int = 3,
                     d_grid: Sequence[int] | None = None, overrides: Mapping[str, Any] | None = None,
                     methods: Sequence[str] = ("MIM", "CL1", "CL2")) -> list[Any]:
-    """The runs behind :func:`sampled_checks` (resolved ``RunConfig`` objects).
+    """The runs behind :func:`sampled_checks` (resolved ``LinearRunConfig`` objects).
 
-    ``overrides`` sets RunConfig fields of every run (e.g. {"rounds": 50} for a quick look).
+    ``overrides`` sets LinearRunConfig fields of every run (e.g. {"rounds": 50} for a quick look).
     """
-    from .experiment import RunConfig
+    from .experiment import LinearRunConfig
 
     _check_cfg(cfg)
     require(topology.n == cfg.n_clients, "topology", f"a graph on N={cfg.n_clients} clients", topology.n)
@@ -393,7 +384,7 @@ def sampled_configs(cfg: ModelConfig, topology: graphs.Topology, seed: int, n_se
                 tau=None if math.isclose(cfg.tau, paper_tau) else cfg.tau,
                 mu=None if math.isclose(cfg.mu, paper_mu) else cfg.mu)
     seeds = list(range(seed, seed + n_seeds))
-    spec = topology_spec(topology)
+    spec = graphs.edges_spec(topology)
     out = []
     for method in methods:
         require(method in PRINTED_RATE, "methods", f"names among {tuple(PRINTED_RATE)}", method)
@@ -401,7 +392,7 @@ def sampled_configs(cfg: ModelConfig, topology: graphs.Topology, seed: int, n_se
             extra = at_d if dd == d else {}
             for fw, graph in (("local", None), ("fedavg", None), ("gossip", spec)):
                 for s in seeds:
-                    out.append(RunConfig(method=method, framework=fw, d=dd, graph=graph, seed=s,
+                    out.append(LinearRunConfig(method=method, framework=fw, d=dd, graph=graph, seed=s,
                                          data_optimum=dd <= 1024, **base, **extra))
         # Cor 4.5 families at d: regular graphs of every degree, and random irregular ones
         family = ["ring"] + [f"regular:{k}" for k in range(3, n - 1) if (n * k) % 2 == 0] + ["complete"]
@@ -409,7 +400,7 @@ def sampled_configs(cfg: ModelConfig, topology: graphs.Topology, seed: int, n_se
         family += [f"abar:{a:.3g}" for a in np.linspace(lo + 0.5, hi - 0.5, 3) if hi - lo > 1]
         for graph in family:
             for s in seeds:
-                out.append(RunConfig(method=method, framework="gossip", d=d, graph=graph, seed=s,
+                out.append(LinearRunConfig(method=method, framework="gossip", d=d, graph=graph, seed=s,
                                      data_optimum=d <= 1024, **base, **at_d))
     resolved, seen = [], set()
     from dataclasses import replace as _replace
@@ -423,7 +414,7 @@ def sampled_configs(cfg: ModelConfig, topology: graphs.Topology, seed: int, n_se
     return resolved
 
 
-def sampled_checks(cfg: ModelConfig, topology: graphs.Topology, seed: int, *, n_seeds: int = 3,
+def sampled_checks(cfg: NonIIDModelConfig, topology: graphs.Topology, seed: int, *, n_seeds: int = 3,
                    d_grid: Sequence[int] | None = None, overrides: Mapping[str, Any] | None = None,
                    methods: Sequence[str] = ("MIM", "CL1", "CL2"), cache_dir: str | None = None,
                    progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
@@ -459,4 +450,4 @@ def sampled_checks(cfg: ModelConfig, topology: graphs.Topology, seed: int, *, n_
 
 
 __all__ = ["sampled_checks", "sampled_configs", "claims_from_results", "trained_vs_exact", "rate_in_d", "family_key",
-           "paired_difference", "decreasing_in_connectivity", "topology_spec", "ParameterError"]
+           "paired_difference", "decreasing_in_connectivity", "ParameterError"]

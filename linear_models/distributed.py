@@ -35,6 +35,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from theory.frameworks import ALGORITHMS
+
 from . import (
     _jax,  # noqa: F401  (float64)
     optim,
@@ -42,7 +44,7 @@ from . import (
 from .objectives import representation_rows
 from .solvers import Data, StepSpec, client_steps
 
-FRAMEWORKS: tuple[str, ...] = ("local", "fedavg", "gossip")
+FRAMEWORKS: tuple[str, ...] = ALGORITHMS  # the algorithm names of theory.frameworks
 GOSSIP_VARIANTS: tuple[str, ...] = ("atc", "dpsgd")
 
 

@@ -1,6 +1,6 @@
 """One training run of a linear model, from a typed configuration to a JSON-ready result.
 
-:class:`RunConfig` holds the typed defaults; :meth:`RunConfig.resolve` fills every
+:class:`LinearRunConfig` holds the typed defaults; :meth:`LinearRunConfig.resolve` fills every
 ``None`` with the concrete value it stands for (the paper's scalings of
 ``theory.model.paper_config``) and blanks the fields that do not apply, so that equal
 runs have equal resolved configurations and equal cache keys (:func:`config_key`).
@@ -11,10 +11,11 @@ the largest eigenvalue over clients of the population matrix that sets the curva
 X_i of the objective (pair methods, ``theory.xmatrix.exact_x``) or Σ_aa,i = E[a aᵀ]
 (MAE, ``theory.mae.mask_moments``). This keeps one step size stable across d.
 
-Seeds. One run seed feeds named streams: the data (``theory.sampler.sample_clients``
-with that seed), the graph (``theory.graphs.by_name`` with that seed), and JAX keys
-``fold_in(key(seed), s)`` for s = 0 (initialisation), 1 (batches and views), 2 (FedAvg
-client sampling).
+Seeds. One run seed feeds named streams: the data (``theory.sampler.draw_client_samples``
+with that seed), the graph (``theory.graphs.parse_graph`` with that seed), and the JAX keys
+``fold_in(key(seed), LINEAR.number(name))`` of the :data:`LINEAR` registry
+(:class:`theory.seeds.Streams`): "init" (0, initialisation), "steps" (1, batches and views),
+"client-sampling" (2, FedAvg's participants).
 """
 
 from __future__ import annotations
@@ -36,11 +37,14 @@ import scipy.sparse.linalg as spla
 from theory import graphs
 from theory.aggregate import aggregate, fl_weights
 from theory.errors import ParameterError, require
+from theory.frameworks import as_algorithm
+from theory.io import jsonable
 from theory.mae import mask_moments, reconstruction_optimum
-from theory.model import DEFAULT_MASK_RATIO, ModelConfig, paper_config
+from theory.model import DEFAULT_MASK_RATIO, NonIIDModelConfig, paper_config
 from theory.moments import second_moment
 from theory.rv import DEFAULT_RTOL, sensitivity_from_bounds, solution_subspace
-from theory.sampler import sample_clients
+from theory.sampler import draw_client_samples
+from theory.seeds import Streams
 from theory.structured import BlockScalar, as_dense, weighted_sum
 from theory.xmatrix import augmentation_matrix, exact_x, mim_mask_expected
 
@@ -67,15 +71,21 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     "CL2": {"rounds": 300, "batch": 16, "lr": 0.3, "init_scale": 1.0},
     "MAE": {"rounds": 300, "batch": 32, "lr": 0.1, "init_scale": 1e-3},
 }
-STREAM_INIT, STREAM_STEPS, STREAM_SAMPLING = 0, 1, 2
+LINEAR = Streams("linear_models", {"init": 0, "steps": 1, "client-sampling": 2})
+"""The run's JAX streams; only the numbers are used (folded into ``jax.random.key(seed)``)."""
+
+
+def stream_key(root: jax.Array, name: str) -> jax.Array:
+    """The JAX key of stream ``name`` of :data:`LINEAR` under the run's root key."""
+    return jax.random.fold_in(root, LINEAR.number(name))
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class LinearRunConfig:
     """Typed defaults of one run; ``None`` means "derived" (see :meth:`resolve`)."""
 
     method: str = "MIM"  # MIM, CL1, CL2 (pair form) or MAE (Eq. 3)
-    framework: str = "gossip"  # local, fedavg or gossip
+    framework: str = "gossip"  # local, fedavg or gossip (or decl, fl: theory.frameworks maps them)
     d: int = 512
     n_clients: Optional[int] = None  # None: ceil(4 d^(1/20)) (theory.model.default_n_clients)
     c: Optional[int] = None  # None: 2N
@@ -87,7 +97,7 @@ class RunConfig:
     augmentation: str = "blur"  # H of CL2
     tau: Optional[float] = None  # class offset τ; None: d^(1/5)
     mu: Optional[float] = None  # noise scale μ; None: d^(-1/5)
-    graph: Optional[str] = "ring"  # gossip only: a theory.graphs.by_name spec
+    graph: Optional[str] = "ring"  # gossip only: a theory.graphs.parse_graph spec
     mixing: Optional[str] = "uniform"  # gossip only: uniform, data-size or metropolis
     variant: Optional[str] = "atc"  # gossip only: atc or dpsgd
     participation: Optional[float] = 1.0  # fedavg only: fraction of clients per round
@@ -104,7 +114,7 @@ class RunConfig:
     data_optimum: bool = True  # also solve the augmentation-averaged objective of the sample
 
     # ---- validation and resolution ------------------------------------------
-    def resolve(self) -> "RunConfig":
+    def resolve(self) -> "LinearRunConfig":
         """A copy with every derived field concrete and the inapplicable ones set to None.
 
         Raises :class:`theory.errors.ParameterError` naming the parameter and its range.
@@ -114,7 +124,8 @@ class RunConfig:
         if any(getattr(self, k) is None for k in defaults):
             return replace(self, **{k: v if getattr(self, k) is None else getattr(self, k)
                                     for k, v in defaults.items()}).resolve()
-        require(self.framework in FRAMEWORKS, "framework", f"one of {FRAMEWORKS}", self.framework)
+        if self.framework not in FRAMEWORKS:  # the paper's name (decl, fl): its algorithm (theory.frameworks)
+            return replace(self, framework=as_algorithm(self.framework)).resolve()
         require(isinstance(self.d, int) and self.d >= 8, "d", "an integer >= 8", self.d)
         require(int(self.rounds) >= 1, "rounds", "an integer >= 1", self.rounds)  # type: ignore[arg-type]
         require(self.local_steps >= 1, "local_steps", "an integer >= 1", self.local_steps)
@@ -144,7 +155,7 @@ class RunConfig:
             require(self.graph is not None, "graph", f"one of {graphs.GRAPH_SPECS}", self.graph)
             require(self.mixing in graphs.MIXING_RULES, "mixing", f"one of {graphs.MIXING_RULES}", self.mixing)
             require(self.variant in GOSSIP_VARIANTS, "variant", f"one of {GOSSIP_VARIANTS}", self.variant)
-            make_topology(str(self.graph), cfg.n_clients, self.seed)  # validates the spec for this N
+            graphs.parse_graph(str(self.graph), cfg.n_clients, self.seed)  # validates the spec for this N
         if fedavg:
             part = 1.0 if self.participation is None else float(self.participation)
             require(0 < part <= 1, "participation", "a fraction in (0, 1]", self.participation)
@@ -158,7 +169,7 @@ class RunConfig:
             participation=(1.0 if self.participation is None else float(self.participation)) if fedavg else None,
         )
 
-    def model_config(self) -> ModelConfig:
+    def model_config(self) -> NonIIDModelConfig:
         """The ``theory`` model configuration of a resolved run."""
         return paper_config(self.d, n_clients=self.n_clients, c=self.c, tau=self.tau, mu=self.mu,
                             p=DEFAULT_MASK_RATIO if self.p is None else self.p,
@@ -173,7 +184,7 @@ class RunConfig:
         return {f.name: f.type for f in fields(cls)}
 
 
-def config_key(resolved: RunConfig) -> str:
+def config_key(resolved: LinearRunConfig) -> str:
     """Cache key: SHA-256 (16 hex digits) of the resolved configuration and the schema version."""
     text = json.dumps({"schema": SCHEMA_VERSION, **resolved.to_dict()}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -181,17 +192,17 @@ def config_key(resolved: RunConfig) -> str:
 
 # --------------------------------------------------------------------------- inputs
 @functools.lru_cache(maxsize=2)
-def _sample(cfg: ModelConfig, seed: int) -> np.ndarray:
+def _sample(cfg: NonIIDModelConfig, seed: int) -> np.ndarray:
     """All client data as one (N, n, d) array (every client has n samples)."""
-    return np.stack([cd.x for cd in sample_clients(cfg, seed)])
+    return np.stack([cd.x for cd in draw_client_samples(cfg, seed)])
 
 
 @functools.lru_cache(maxsize=2)
-def _sparse_h(cfg: ModelConfig) -> sps.csr_matrix:
+def _sparse_h(cfg: NonIIDModelConfig) -> sps.csr_matrix:
     return sps.csr_matrix(augmentation_matrix(cfg))
 
 
-def client_data(cfg: ModelConfig, seed: int, method: str) -> Data:
+def client_data(cfg: NonIIDModelConfig, seed: int, method: str) -> Data:
     """Sampled data in JAX; for CL2 also H x (precomputed with a sparse H)."""
     x = _sample(cfg, seed)  # (N, n, d)
     hx = None
@@ -202,7 +213,7 @@ def client_data(cfg: ModelConfig, seed: int, method: str) -> Data:
 
 
 @functools.lru_cache(maxsize=8)
-def population_xs(cfg: ModelConfig, method: str) -> tuple:
+def population_xs(cfg: NonIIDModelConfig, method: str) -> tuple:
     """Exact per-client matrices: X_i (pair methods) or the second moments M_i (MAE)."""
     if method == "MAE":
         return tuple(second_moment(cfg, i) for i in range(cfg.n_clients))
@@ -223,7 +234,7 @@ def _lambda_max(x: Any) -> float:
 
 
 @functools.lru_cache(maxsize=8)
-def lambda_ref(cfg: ModelConfig, method: str) -> float:
+def lambda_ref(cfg: NonIIDModelConfig, method: str) -> float:
     """λ_ref of the module docstring."""
     if method == "MAE":
         return max(_lambda_max(mask_moments(cfg, m)[0]) for m in population_xs(cfg, "MAE"))
@@ -247,7 +258,7 @@ def _bs_mv(m: BlockScalar, v: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def data_xs(cfg: ModelConfig, seed: int, method: str) -> tuple:
+def data_xs(cfg: NonIIDModelConfig, seed: int, method: str) -> tuple:
     """Augmentation-averaged matrices of the sample: what training with fresh views sees.
 
     MIM: ``theory.xmatrix.mim_mask_expected``; CL1: Σ̂ = xᵀx/n (the noise cross terms have
@@ -267,22 +278,11 @@ def data_xs(cfg: ModelConfig, seed: int, method: str) -> tuple:
     return tuple(out)
 
 
-def make_topology(spec: str, n: int, seed: int) -> graphs.Topology:
-    """``theory.graphs.by_name`` specs, plus 'edges:i-j,k-l,...' for an explicit edge list."""
-    if spec.startswith("edges:"):
-        try:
-            pairs = [tuple(int(v) for v in e.split("-")) for e in spec[len("edges:"):].split(",") if e]
-        except ValueError:
-            raise ParameterError("graph", "'edges:' followed by pairs i-j separated by commas", spec) from None
-        return graphs.from_edges(n, pairs, name="edges")  # type: ignore[arg-type]
-    return graphs.by_name(spec, n, seed)
+def topology_of(run: LinearRunConfig, cfg: NonIIDModelConfig) -> graphs.Topology | None:
+    return graphs.parse_graph(str(run.graph), cfg.n_clients, run.seed) if run.framework == "gossip" else None
 
 
-def topology_of(run: RunConfig, cfg: ModelConfig) -> graphs.Topology | None:
-    return make_topology(str(run.graph), cfg.n_clients, run.seed) if run.framework == "gossip" else None
-
-
-def target_weights(run: RunConfig, cfg: ModelConfig, top: graphs.Topology | None,
+def target_weights(run: LinearRunConfig, cfg: NonIIDModelConfig, top: graphs.Topology | None,
                    mixing: np.ndarray | None) -> dict[str, np.ndarray]:
     """Weights of the exact targets: FL 1/N (sizes), gossip π (stationary) and ω (Eq. 1)."""
     sizes = np.full(cfg.n_clients, float(cfg.samples_per_client))
@@ -300,7 +300,7 @@ def _aggregate(mats: tuple, weights: np.ndarray) -> Any:
                                            isinstance(mats[0], BlockScalar) else aggregate(list(mats), weights.tolist()))
 
 
-def _target(cfg: ModelConfig, method: str, x: Any, rtol: float = DEFAULT_RTOL) -> dict[str, Any]:
+def _target(cfg: NonIIDModelConfig, method: str, x: Any, rtol: float = DEFAULT_RTOL) -> dict[str, Any]:
     """Subspace, rows and RV bounds of the exact optimum for the (aggregated) matrix ``x``.
 
     Pair methods: ``theory.rv.solution_subspace(x, c, "minimiser", rtol)``. MAE: ``x`` is a
@@ -327,7 +327,7 @@ def _target(cfg: ModelConfig, method: str, x: Any, rtol: float = DEFAULT_RTOL) -
 _POP_TARGETS: dict[tuple, dict[str, Any]] = {}
 
 
-def _population_target(cfg: ModelConfig, method: str, weights: np.ndarray) -> dict[str, Any]:
+def _population_target(cfg: NonIIDModelConfig, method: str, weights: np.ndarray) -> dict[str, Any]:
     """:func:`_target` of the exact aggregate Σ_j w_j X_j, memoised (it does not depend on the
     seed; for CL2 at large d it is a dense d x d eigenproblem)."""
     key = (cfg, method, np.asarray(weights, dtype=float).round(15).tobytes())
@@ -371,12 +371,12 @@ def sampling_error(x_hat: np.ndarray, x: Any) -> float:
 
 
 # --------------------------------------------------------------------------- run
-def train(run: RunConfig, cfg: ModelConfig, data: Data, top: graphs.Topology | None,
+def train(run: LinearRunConfig, cfg: NonIIDModelConfig, data: Data, top: graphs.Topology | None,
           mixing: np.ndarray | None) -> RunOutput:
     """The jitted training of a resolved run."""
     lam = lambda_ref(cfg, run.method)
     root = jax.random.key(run.seed)
-    params0 = init_params(run.method, jax.random.fold_in(root, STREAM_INIT), cfg.c, cfg.d,
+    params0 = init_params(run.method, stream_key(root, "init"), cfg.c, cfg.d,
                           float(run.init_scale or 0.0) * math.sqrt(lam))
     spec = StepSpec(run.method, run.batch, run.optimizer, run.decay, run.rounds * run.local_steps)
     n = cfg.n_clients
@@ -387,16 +387,16 @@ def train(run: RunConfig, cfg: ModelConfig, data: Data, top: graphs.Topology | N
                      run.variant or "atc")
     lr = jnp.asarray(float(run.lr or 0.0) / lam)
     p = jnp.asarray(cfg.p)
-    key = jax.random.fold_in(root, STREAM_STEPS)
+    key = stream_key(root, "steps")
     if run.framework == "local":
         return run_local(spec, sched, data, params0, key, lr, p)
     if run.framework == "fedavg":
         sizes = jnp.full((n,), float(cfg.samples_per_client))
-        return run_fedavg(spec, sched, data, params0, key, jax.random.fold_in(root, STREAM_SAMPLING), sizes, lr, p)
+        return run_fedavg(spec, sched, data, params0, key, stream_key(root, "client-sampling"), sizes, lr, p)
     return run_gossip(spec, sched, data, params0, key, jnp.asarray(mixing), lr, p)
 
 
-def run(config: RunConfig) -> dict[str, Any]:
+def run(config: LinearRunConfig) -> dict[str, Any]:
     """Train and evaluate one configuration; returns the JSON-ready result (see ``sweep``)."""
     rc = config.resolve()
     cfg = rc.model_config()
@@ -422,7 +422,7 @@ def _one_blas_thread() -> Any:
     return threadpool_limits(1)
 
 
-def _evaluate(rc: RunConfig, cfg: ModelConfig, top: graphs.Topology | None, mixing: np.ndarray | None,
+def _evaluate(rc: LinearRunConfig, cfg: NonIIDModelConfig, top: graphs.Topology | None, mixing: np.ndarray | None,
               out: RunOutput) -> dict[str, Any]:
     keep = mx.kept_coordinates(cfg)
     rtol = rc.rank_rtol
@@ -548,23 +548,5 @@ def _closer(pi: dict[str, Any], omega: dict[str, Any], weights: dict[str, np.nda
             "closer": "equal" if same else ("pi" if dp < do else "omega")}
 
 
-def jsonable(x: Any) -> Any:
-    """Plain JSON types; NaN and ±inf become None (the JSON files stay strict JSON)."""
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [jsonable(v) for v in x]
-    if isinstance(x, (np.ndarray, jax.Array)):
-        return jsonable(np.asarray(x).tolist())
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        f = float(x)
-        return f if math.isfinite(f) else None
-    return x
-
-
-__all__ = ["RunConfig", "config_key", "run", "train", "client_data", "lambda_ref", "population_xs", "data_xs",
-           "target_weights", "topology_of", "jsonable", "ParameterError"]
+__all__ = ["LinearRunConfig", "config_key", "run", "train", "client_data", "lambda_ref", "population_xs", "data_xs",
+           "target_weights", "topology_of", "ParameterError"]

@@ -22,14 +22,14 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from theory.model import ModelConfig
+from theory.model import NonIIDModelConfig
 from theory.rv import rv_of_rows
 from theory.rv import subspace_distance as _theory_subspace_distance
 
 DEFAULT_RANK_RTOL = 1e-2
 
 
-def coordinate_sets(cfg: ModelConfig, client: int | None = None) -> dict[str, list[int]]:
+def coordinate_sets(cfg: NonIIDModelConfig, client: int | None = None) -> dict[str, list[int]]:
     """"[c]" as printed, "[N]" the class axes, "rare" the rare axes; with ``client``,
     also "[N]\\i" (the class axes other than the client's own, Theorem 4.2 local)."""
     sets = {
@@ -42,7 +42,7 @@ def coordinate_sets(cfg: ModelConfig, client: int | None = None) -> dict[str, li
     return sets
 
 
-def kept_coordinates(cfg: ModelConfig) -> int:
+def kept_coordinates(cfg: NonIIDModelConfig) -> int:
     """How many leading coordinates the snapshots keep: every coordinate set lies below."""
     return max(cfg.c, cfg.support_size)
 

@@ -8,13 +8,13 @@ Usage examples::
         --abar 3,5 --seeds 2 --set rounds=300 --set lr=0.1
 
 The grid is the product of the list options; every point is resolved
-(:meth:`linear_models.experiment.RunConfig.resolve`) and keyed by a hash of the resolved
+(:meth:`linear_models.experiment.LinearRunConfig.resolve`) and keyed by a hash of the resolved
 configuration, so equal runs are computed once. A result is written atomically (a temporary
 file, then ``os.replace``) to ``<out>/<key>.json`` as soon as its run finishes; a rerun skips
 every key already on disk, so an interrupted sweep resumes where it stopped. Bad input
 exits with status 2 and a one-line message naming the parameter and its allowed range.
 
-Presets (they set only what differs from the defaults of ``RunConfig``):
+Presets (they set only what differs from the defaults of ``LinearRunConfig``):
 
 * ``connectivity``: gossip (D-PSGD, uniform mixing) on 20 clients at d = 512 on random
   connected graphs with |Ā| in {3, 5, 10} and the complete graph (|Ā| = 20), seeds 0-4,
@@ -31,10 +31,10 @@ Schema of a cached result (``SCHEMA_VERSION`` = 1; JSON, NaN and inf written as 
 key                        content
 =========================  ==================================================================
 schema, key                schema version; the file's cache key (16 hex digits)
-config                     the resolved ``RunConfig`` (every field; units as in ``--help``)
-model                      ``theory.model.ModelConfig.to_dict()`` (d, N, c, p, τ, μ, sizes, ...)
+config                     the resolved ``LinearRunConfig`` (every field; units as in ``--help``)
+model                      ``theory.model.NonIIDModelConfig.to_dict()`` (d, N, c, p, τ, μ, sizes, ...)
 device                     {"platform", "device", "jax"}: where JAX ran
-git_revision               ``git describe --always --dirty`` of the code that produced it
+git_revision               ``theory.provenance.git_revision()`` of the code that produced it
 lambda_ref                 λ_ref, the unit of ``lr`` (1/λ_ref) and ``init_scale`` (√λ_ref)
 coordinate_sets            {"[c]", "[N]", "rare"}: the coordinate index lists of s
 graph                      null, or {"name", "sizes" (|A_i|), "mean_connectivity",
@@ -69,7 +69,7 @@ the wall time of the sweep and the platform it ran on.
 Platform: ``--platform {auto,cpu,gpu}`` (``linear_models.platforms``) sets ``JAX_PLATFORMS``
 before JAX is imported; ``gpu`` without a GPU backend exits 2. The platform and device are
 recorded in ``device`` of every result and are not part of the cache key (the key hashes
-the resolved ``RunConfig`` only), so results computed on a CPU and on a GPU are
+the resolved ``LinearRunConfig`` only), so results computed on a CPU and on a GPU are
 interchangeable: a sweep resumed on the other platform skips what is cached.
 """
 
@@ -79,7 +79,6 @@ import argparse
 import dataclasses
 import itertools
 import json
-import subprocess
 import sys
 import time
 import typing
@@ -87,17 +86,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from theory.errors import ParameterError, require
+from theory.frameworks import ALGORITHMS, as_algorithm
 from theory.io import load_json, object_with, write_json_atomic
+from theory.provenance import git_revision
 
 from .platforms import PLATFORMS, check_platform, select_platform
 
 if TYPE_CHECKING:  # the modules that import JAX are imported on use, after --platform is applied
-    from .experiment import RunConfig
+    from .experiment import LinearRunConfig
 
 DEFAULT_OUT = Path("results") / "linear"
 # for --help only (without importing JAX); equal to objectives.METHODS and distributed.FRAMEWORKS (tested)
 METHOD_NAMES: tuple[str, ...] = ("MIM", "CL1", "CL2", "MAE")
-FRAMEWORK_NAMES: tuple[str, ...] = ("local", "fedavg", "gossip")
+FRAMEWORK_NAMES: tuple[str, ...] = ALGORITHMS
 PRESETS: tuple[str, ...] = ("connectivity", "scaling")
 
 
@@ -150,10 +151,10 @@ def _seeds(text: str) -> list[int]:
 
 
 def _field_cast(name: str) -> Any:
-    from .experiment import RunConfig
+    from .experiment import LinearRunConfig
 
-    hints = typing.get_type_hints(RunConfig)
-    require(name in hints, "--set", f"KEY=VALUE with KEY a RunConfig field ({', '.join(hints)})", name)
+    hints = typing.get_type_hints(LinearRunConfig)
+    require(name in hints, "--set", f"KEY=VALUE with KEY a LinearRunConfig field ({', '.join(hints)})", name)
     tp = hints[name]
     args = [a for a in typing.get_args(tp) if a is not type(None)]
     base = args[0] if args else tp
@@ -174,7 +175,7 @@ def _field_cast(name: str) -> Any:
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
-    """``--set key=value`` pairs, each cast to the type of the RunConfig field."""
+    """``--set key=value`` pairs, each cast to the type of the LinearRunConfig field."""
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -184,7 +185,7 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
 
 
 def preset_grid(name: str) -> dict[str, list[Any]]:
-    """The option lists a preset sets (the rest keep RunConfig's defaults)."""
+    """The option lists a preset sets (the rest keep LinearRunConfig's defaults)."""
     require(name in PRESETS, "--preset", f"one of {PRESETS}", name)
     from .distributed import FRAMEWORKS
     from .objectives import METHODS
@@ -196,17 +197,17 @@ def preset_grid(name: str) -> dict[str, list[Any]]:
             "graph": ["ring"], "seed": list(range(3))}
 
 
-def build_grid(args: argparse.Namespace) -> list[RunConfig]:
+def build_grid(args: argparse.Namespace) -> list[LinearRunConfig]:
     """All resolved configurations of the command line, deduplicated, in a stable order."""
     from .distributed import FRAMEWORKS
-    from .experiment import RunConfig, config_key
+    from .experiment import LinearRunConfig, config_key
     from .objectives import METHODS
 
     grid: dict[str, list[Any]] = preset_grid(args.preset) if args.preset else {}
     if args.method:
         grid["method"] = _parse_list(args.method, str, "--method")
     if args.framework:
-        grid["framework"] = _parse_list(args.framework, str, "--framework")
+        grid["framework"] = [as_algorithm(f, "--framework") for f in _parse_list(args.framework, str, "--framework")]
     if args.d:
         grid["d"] = _parse_list(args.d, int, "--d")
     if args.N:
@@ -229,14 +230,14 @@ def build_grid(args: argparse.Namespace) -> list[RunConfig]:
     # data and exact targets are cached per (d, N, seed): keep those outermost
     order = ["d", "n_clients", "p", "seed", "method", "framework", "graph"]
     keys = [k for k in order if k in grid] + [k for k in grid if k not in order]
-    out: list[RunConfig] = []
+    out: list[LinearRunConfig] = []
     seen: set[str] = set()
     for values in itertools.product(*(grid[k] for k in keys)):
         point = dict(zip(keys, values), **overrides)
         if args.preset == "scaling":
             point.setdefault("data_optimum", int(point.get("d", 512)) <= 1024)
         try:
-            rc = RunConfig(**point).resolve()
+            rc = LinearRunConfig(**point).resolve()
         except TypeError as exc:  # a field of the wrong type in --set
             raise ParameterError("--set", "values of the fields' types", str(exc)) from None
         key = config_key(rc)
@@ -247,7 +248,7 @@ def build_grid(args: argparse.Namespace) -> list[RunConfig]:
 
 
 # --------------------------------------------------------------------------- cache
-def result_path(out: Path, rc: RunConfig) -> Path:
+def result_path(out: Path, rc: LinearRunConfig) -> Path:
     from .experiment import config_key
 
     return out / f"{config_key(rc)}.json"
@@ -267,21 +268,12 @@ def load_result(path: Path) -> dict[str, Any]:
     return load_json(path, RESULT_EXPECTED, object_with("schema", "config", "final"))  # type: ignore[no-any-return]
 
 
-def git_revision() -> str:
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parent, timeout=10, check=False)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def load_results(out: Path) -> list[dict[str, Any]]:
     """Every cached result in ``out`` (sorted by key)."""
     return [load_result(p) for p in sorted(Path(out).glob("*.json"))]
 
 
-def run_sweep(configs: Sequence[RunConfig], out: Path, max_configs: int | None = None,
+def run_sweep(configs: Sequence[LinearRunConfig], out: Path, max_configs: int | None = None,
               progress: bool = True, revision: str | None = None) -> dict[str, int]:
     """Compute every configuration not cached in ``out``; at most ``max_configs`` new ones."""
     from .experiment import run
@@ -318,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(JAX, float64) and cache one JSON result per configuration.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Lists are comma-separated; integer lists also accept LO..HI for the powers of two from LO "
-               "to HI (e.g. --d 64..4096). Every other RunConfig field can be set with --set KEY=VALUE, e.g. "
+               "to HI (e.g. --d 64..4096). Every other LinearRunConfig field can be set with --set KEY=VALUE, e.g. "
                "rounds (communication rounds; local: rounds of local steps), local_steps (SGD steps per round), "
                "batch (samples per minibatch), lr (step size in units of 1/λ_ref, λ_ref the largest eigenvalue "
                "of the clients' population X; default 0.2, MAE 0.1), decay (constant|cosine), optimizer "
@@ -330,7 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="connectivity: 20 clients, d=512, |Ā| in {3,5,10,20}, 5 seeds, gossip, MIM and CL1; "
                         "scaling: d=64..4096 for every method x framework, 3 seeds")
     p.add_argument("--method", default=None, help=f"objectives, among {', '.join(METHOD_NAMES)} (default MIM)")
-    p.add_argument("--framework", default=None, help=f"among {', '.join(FRAMEWORK_NAMES)} (default gossip)")
+    p.add_argument("--framework", default=None, help=f"among {', '.join(FRAMEWORK_NAMES)} (default gossip); the paper's names decl "
+                   "(= gossip) and fl (= fedavg) are accepted too (theory.frameworks)")
     p.add_argument("--d", default=None, help="ambient dimensions d (integers >= 8; default 512)")
     p.add_argument("--N", default=None, help="numbers of clients N >= 2 (default ceil(4 d^(1/20)))")
     p.add_argument("--p", default=None, help="mask ratios p in (0, 1) for MIM and MAE (default 0.75)")
@@ -343,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "abar-regular:A (default ring)")
     p.add_argument("--seeds", default=None, help="a count n (seeds 0..n-1), a list 'a,b' or a range 'a-b' (default 0)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any RunConfig field, cast to its type (repeatable; see below)")
+                   help="override any LinearRunConfig field, cast to its type (repeatable; see below)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"result folder (default {DEFAULT_OUT})")
     p.add_argument("--max-configs", type=int, default=None,
                    help="compute at most this many new configurations, then stop (resumable)")

@@ -279,7 +279,7 @@ def test_smoke_run_end_to_end(tmp_path: Path) -> None:
     assert rc == 0
     doc = json.loads((out / "config.json").read_text())
     assert doc["config"]["method"]["name"] == "mae" and doc["config"]["partition"]["kind"] == "label"
-    assert "revision" in doc["git"] and doc["preset"] == "table1-mae-vit-label"
+    assert doc["git_revision"] and doc["preset"] == "table1-mae-vit-label"
     records = read_jsonl(out / "metrics.jsonl")
     assert [r["round"] for r in records] == [0, 1, 2]
     for r in records:

@@ -51,7 +51,7 @@ def topologies(draw, max_n: int = 12):
             return graphs.regular(2, 1)
         n, degree = draw(n_and_degree(max_n=max_n))
         return graphs.regular(n, degree, seed=seed)
-    return graphs.by_name(kind, n)
+    return graphs.parse_graph(kind, n)
 
 
 def positive_sizes(n: int):
@@ -95,10 +95,10 @@ def test_named_graphs():
     assert graphs.path(4).edges == ((0, 1), (1, 2), (2, 3))
     assert graphs.star(4).sizes.tolist() == [4, 2, 2, 2]
     assert graphs.ring(5).is_regular and not graphs.star(4).is_regular
-    assert graphs.by_name("regular:4", 9).name == "regular(k=4)"
-    assert graphs.by_name("er:0.6", 8, seed=3) == graphs.erdos_renyi(8, 0.6, seed=3)
-    assert graphs.by_name("abar:5", 20, seed=1) == graphs.with_mean_connectivity(20, 5.0, seed=1)
-    assert graphs.by_name("abar-regular:5", 20).sizes.tolist() == [5] * 20
+    assert graphs.parse_graph("regular:4", 9).name == "regular(k=4)"
+    assert graphs.parse_graph("er:0.6", 8, seed=3) == graphs.erdos_renyi(8, 0.6, seed=3)
+    assert graphs.parse_graph("abar:5", 20, seed=1) == graphs.with_mean_connectivity(20, 5.0, seed=1)
+    assert graphs.parse_graph("abar-regular:5", 20).sizes.tolist() == [5] * 20
 
 
 @given(n_and_degree(), st.integers(0, 2**16))
@@ -304,8 +304,8 @@ def test_errors_name_the_parameter():
     assert _name_of(graphs.with_mean_connectivity, 10, 12.0, seed=0) == "mean_connectivity"
     assert _name_of(graphs.with_mean_connectivity, 10, 5.0, seed=0, kind="bogus") == "kind"
     assert _name_of(graphs.with_mean_connectivity, 10, 4.5, seed=0, kind="regular") == "mean_connectivity"
-    assert _name_of(graphs.by_name, "torus", 5) == "graph"
-    assert _name_of(graphs.by_name, "er:x", 5) == "graph"
+    assert _name_of(graphs.parse_graph, "torus", 5) == "graph"
+    assert _name_of(graphs.parse_graph, "er:x", 5) == "graph"
     top = graphs.ring(5)
     assert _name_of(graphs.mixing_matrix, top, "push-sum") == "rule"
     assert _name_of(graphs.mixing_matrix, top, "data-size") == "sizes"

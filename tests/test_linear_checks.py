@@ -15,10 +15,8 @@ from linear_models.checks import (
     paired_difference,
     sampled_checks,
     sampled_configs,
-    topology_spec,
     trained_s,
 )
-from linear_models.experiment import make_topology
 from theory import graphs
 from theory.errors import ParameterError
 from theory.model import paper_config
@@ -55,10 +53,10 @@ def test_decrease_in_connectivity_uses_per_seed_slopes() -> None:
 
 def test_topology_spec_round_trips() -> None:
     top = graphs.with_mean_connectivity(7, 4.0, seed=3)
-    back = make_topology(topology_spec(top), 7, seed=99)
+    back = graphs.parse_graph(graphs.edges_spec(top), 7, seed=99)
     assert back.edges == top.edges
     with pytest.raises(ParameterError, match="graph"):
-        make_topology("edges:0-x", 7, seed=0)
+        graphs.parse_graph("edges:0-x", 7, seed=0)
 
 
 def test_sampled_configs_cover_the_cells_and_graph_families() -> None:
@@ -108,9 +106,9 @@ def test_sampled_checks_return_verdicts_for_the_claims(tmp_path: Path, capsys: p
 
 def _synthetic(method: str, d: int, seed: int, s: float, n_clients: int | None = None) -> dict:
     """A FedAvg result with the fields the checks read; config resolved as the sweep does."""
-    from linear_models.experiment import RunConfig
+    from linear_models.experiment import LinearRunConfig
 
-    cfg = RunConfig(method=method, framework="fedavg", d=d, seed=seed, n_clients=n_clients, rounds=4).resolve().to_dict()
+    cfg = LinearRunConfig(method=method, framework="fedavg", d=d, seed=seed, n_clients=n_clients, rounds=4).resolve().to_dict()
     entry = {"s_interval": [s, s], "well_posed": True}
     return {"config": cfg, "final": {"global": {"s": {"[c]": s, "[N]": s, "rare": s}}},
             "exact": {"fl": {"s": {k: entry for k in ("[c]", "[N]", "rare")}, "subspace_distance": 0.0}},
@@ -121,9 +119,9 @@ def _run(method: str, framework: str, seed: int, s: float, exact: float | None =
          abar: float | None = None, well_posed: bool = True) -> dict:
     """A synthetic run result (d = 64, N = 6) with trained s = ``s`` on every coordinate set, the exact s
     of its own target ``exact`` (default: ``s``), and for gossip the graph's |Ā|."""
-    from linear_models.experiment import RunConfig
+    from linear_models.experiment import LinearRunConfig
 
-    cfg = RunConfig(method=method, framework=framework, d=64, seed=seed, rounds=4,
+    cfg = LinearRunConfig(method=method, framework=framework, d=64, seed=seed, rounds=4,
                     graph=graph if framework == "gossip" else None).resolve().to_dict()
     e = s if exact is None else exact
     entry = {"s_interval": [e, e] if well_posed else [e - 0.2, e + 0.2], "well_posed": well_posed}

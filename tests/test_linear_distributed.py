@@ -17,12 +17,12 @@ from linear_models.solvers import Data, StepSpec
 from theory import graphs
 from theory.model import paper_config
 from theory.rv import rv_of_rows
-from theory.sampler import sample_clients
+from theory.sampler import draw_client_samples
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 CFG = paper_config(32, n_clients=3, c=4, n_frequent=40, n_rare=6)
-X = np.stack([cd.x for cd in sample_clients(CFG, seed=0)])  # (3, 86, 32)
+X = np.stack([cd.x for cd in draw_client_samples(CFG, seed=0)])  # (3, 86, 32)
 LR, P = jnp.asarray(0.01), jnp.asarray(CFG.p)
 KEY, SAMPLE_KEY = jax.random.key(11), jax.random.key(12)
 

@@ -21,7 +21,7 @@ from theory.mae import local_reconstruction_optimum, mask_moments
 from theory.model import paper_config
 from theory.moments import second_moment
 from theory.rv import minimiser_gram, solution_subspace
-from theory.sampler import sample_client
+from theory.sampler import draw_client_sample
 from theory.structured import as_dense
 from theory.xmatrix import exact_x, mim_mask_expected
 
@@ -122,7 +122,7 @@ def test_population_mae_reaches_the_reduced_rank_regression_optimum() -> None:
 @pytest.mark.parametrize("objective,c", [("MIM", 10), ("CL1", 5)])
 def test_sgd_on_a_large_sample_reaches_the_population_optimum(objective: str, c: int) -> None:
     cfg = CFG.with_(c=c, n_frequent=20_000, n_rare=141)
-    x = sample_client(cfg, 0, seed=0).x  # (40141, 64)
+    x = draw_client_sample(cfg, 0, seed=0).x  # (40141, 64)
     x_pop = exact_x(cfg, 0, objective)
     if objective == "MIM":
         x_hat = mim_mask_expected(cfg, x)

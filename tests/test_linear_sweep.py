@@ -9,7 +9,7 @@ import jax
 import pytest
 
 from linear_models import sweep
-from linear_models.experiment import RunConfig, config_key
+from linear_models.experiment import LinearRunConfig, config_key
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
@@ -39,18 +39,18 @@ def test_an_interrupted_sweep_resumes_to_byte_identical_results(tmp_path: Path,
     # each file holds its resolved configuration, and its name is the hash of it
     for name, raw in a.items():
         res = json.loads(raw)
-        assert name == f"{config_key(RunConfig(**res['config']))}.json" == f"{res['key']}.json"
+        assert name == f"{config_key(LinearRunConfig(**res['config']))}.json" == f"{res['key']}.json"
         assert res["device"]["platform"] in ("cpu", "gpu", "cuda", "rocm", "tpu")
         assert len(res["history"]["loss"]) == 4
 
 
 def test_equal_runs_share_one_key() -> None:
     # the graph does not apply to local training, and p does not apply to CL
-    a = RunConfig(method="CL1", framework="local", d=32, graph="ring", p=0.5).resolve()
-    b = RunConfig(method="CL1", framework="local", d=32, graph="star", p=0.75).resolve()
+    a = LinearRunConfig(method="CL1", framework="local", d=32, graph="ring", p=0.5).resolve()
+    b = LinearRunConfig(method="CL1", framework="local", d=32, graph="star", p=0.75).resolve()
     assert config_key(a) == config_key(b)
-    c = RunConfig(method="MIM", framework="local", d=32, p=0.5).resolve()
-    d = RunConfig(method="MIM", framework="local", d=32, p=0.75).resolve()
+    c = LinearRunConfig(method="MIM", framework="local", d=32, p=0.5).resolve()
+    d = LinearRunConfig(method="MIM", framework="local", d=32, p=0.75).resolve()
     assert config_key(c) != config_key(d)
 
 
@@ -64,6 +64,7 @@ def test_equal_runs_share_one_key() -> None:
     (["--abar", "9", "--N", "4"], "mean_connectivity"),
     (["--graph", "hypercube"], "graph"),
     (["--set", "participation=2", "--framework", "fedavg"], "participation"),
+    (["--framework", "server"], "--framework"),
 ])
 def test_bad_input_exits_2_with_one_line_naming_the_parameter(argv: list[str], name: str,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
@@ -148,3 +149,16 @@ def test_device_is_recorded_but_not_part_of_the_key(tmp_path: Path, capsys: pyte
     capsys.readouterr()
     assert sweep.main(one + ["--platform", jax.default_backend()]) == 0
     assert "0 computed, 1 cached" in capsys.readouterr().out
+
+
+def test_framework_accepts_the_papers_names_as_their_algorithms() -> None:
+    """theory.frameworks: --framework decl,fl is gossip,fedavg (same runs, same cache keys).
+    Catches: the paper's names refused, or mapped to the wrong algorithm."""
+    from linear_models.experiment import config_key
+
+    def keys(fw: str) -> list[str]:
+        args = sweep.build_parser().parse_args(["--framework", fw, "--d", "64", "--seeds", "1"])
+        return [config_key(rc) for rc in sweep.build_grid(args)]
+
+    assert keys("decl,fl") == keys("gossip,fedavg")
+    assert keys("decl") != keys("fl")

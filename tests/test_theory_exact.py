@@ -11,16 +11,16 @@ from hypothesis import strategies as st
 from theory import graphs
 from theory.errors import ParameterError
 from theory.mae import mask_moments, reconstruction_optimum
-from theory.model import ModelConfig, paper_config
+from theory.model import NonIIDModelConfig, paper_config
 from theory.moments import MU, PI_F, PI_R, TAU, second_moment, second_moment_sympy
 from theory.rv import minimiser_w, rv_of_rows, sensitivity, solution_subspace
-from theory.sampler import sample_client
+from theory.sampler import draw_client_sample
 from theory.structured import BlockScalar, as_dense, weighted_sum
 from theory.xmatrix import empirical_x, exact_x, mim_mask_expected, pair_loss, sample_views
 
 
 @st.composite
-def small_configs(draw) -> ModelConfig:
+def small_configs(draw) -> NonIIDModelConfig:
     n = draw(st.integers(2, 5))
     d = draw(st.integers(2 * n + 2, 40))
     c = draw(st.integers(1, min(d, 2 * n + 2)))
@@ -65,7 +65,7 @@ def test_moment_matches_monte_carlo(q_mode):
     # samples' own second moments of x_k x_l (entries with larger fourth moments get wider bounds).
     cfg = paper_config(24, n_clients=3, c=6, q_mode=q_mode)
     scale = 10000
-    x = sample_client(cfg, 1, seed=3, n_frequent=cfg.n_frequent * scale, n_rare=cfg.n_rare * scale).x
+    x = draw_client_sample(cfg, 1, seed=3, n_frequent=cfg.n_frequent * scale, n_rare=cfg.n_rare * scale).x
     mc, se = _pair_mean_and_se(x, x)
     exact = second_moment(cfg, 1).dense()
     tol = K_SIGMA * se
@@ -104,7 +104,7 @@ def test_exact_x_matches_monte_carlo(objective):
     # errors of its own estimator (the sample variance of the per-sample ½(b aᵀ + a bᵀ) entries)
     cfg = paper_config(20, n_clients=3, c=6)
     scale = 10000
-    x = sample_client(cfg, 0, seed=4, n_frequent=cfg.n_frequent * scale, n_rare=cfg.n_rare * scale).x
+    x = draw_client_sample(cfg, 0, seed=4, n_frequent=cfg.n_frequent * scale, n_rare=cfg.n_rare * scale).x
     a, b = sample_views(cfg, x, objective, np.random.default_rng(5))
     est, se = _pair_mean_and_se(a, b)
     exact = as_dense(exact_x(cfg, 0, objective))
@@ -130,7 +130,7 @@ def test_mim_x_is_hollow_and_has_one_positive_eigenvalue():
     assert vals.max() == pytest.approx(lam, rel=1e-12)
 
 
-def _population_root(cfg: ModelConfig) -> np.ndarray:
+def _population_root(cfg: NonIIDModelConfig) -> np.ndarray:
     """d rows x_j with (1/d) Σ_j x_j x_jᵀ = M_0: the population as a sample (symmetric square root)."""
     vals, vecs = np.linalg.eigh(second_moment(cfg, 0).dense())
     return (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ vecs.T * np.sqrt(cfg.d)
@@ -292,7 +292,7 @@ def test_reconstruction_optimum_matches_monte_carlo_loss():
     vals, vecs = np.linalg.eigh(fitted)
     u = vecs[:, ::-1][:, : cfg.c]
     a = u @ u.T @ s_ba @ np.linalg.inv(s_aa)
-    x = sample_client(cfg, 0, seed=1, n_frequent=cfg.n_frequent * 20000, n_rare=cfg.n_rare * 20000).x
+    x = draw_client_sample(cfg, 0, seed=1, n_frequent=cfg.n_frequent * 20000, n_rare=cfg.n_rare * 20000).x
     keep = np.random.default_rng(0).random(x.shape) >= cfg.p
     loss = np.sum((x * keep @ a.T - x * (1 - keep)) ** 2, axis=1)
     assert loss.mean() == pytest.approx(opt.min_loss, abs=5 * loss.std() / np.sqrt(len(loss)))

@@ -11,7 +11,7 @@ import pytest
 
 from theory.claims import limits
 from theory.claims.registry import run_claims
-from theory.sampler import sample_client
+from theory.sampler import draw_client_sample
 from theory.stats import Decision, Settings, aggregate, decide, estimate, replicates_needed
 from theory.verdict import LevelResult, Verdict
 from theory.verify import build_parser, main, make_context
@@ -98,7 +98,7 @@ def test_replicates_are_independent_and_replicate_zero_keeps_the_single_draw():
     cfg = ctx.cfg
     a0 = ctx.analysis.with_replicate(0).data[0].x
     a1 = ctx.analysis.with_replicate(1).data[0].x
-    assert np.array_equal(a0, sample_client(cfg, 0, cfg.seed).x)  # the draw used before replicates
+    assert np.array_equal(a0, draw_client_sample(cfg, 0, cfg.seed).x)  # the draw used before replicates
     assert not np.allclose(a0, a1)
     x0 = ctx.analysis.with_replicate(0).x_local("sampled", "MIM")[0]
     x1 = ctx.analysis.with_replicate(1).x_local("sampled", "MIM")[0]

@@ -21,7 +21,8 @@ from . import graphs
 from .aggregate import aggregate, fl_weights
 from .circulant import CirculantLowRank, default_window
 from .errors import ParameterError, require
-from .model import ModelConfig
+from .frameworks import FRAMEWORKS
+from .model import NonIIDModelConfig
 from .rv import (
     IncompleteSpectrumError,
     Rule,
@@ -34,14 +35,14 @@ from .rv import (
     spectrum,
     structured_spectrum,
 )
-from .sampler import ClientData, sample_clients, stream_rng
+from .sampler import ClientSample, draw_client_samples, stream_rng
+from .seeds import THEORY
 from .stats import IDENTIFICATION_FACTOR, Identification
 from .structured import BlockScalar, SymMatrix, as_dense, spectral_norm
 from .xmatrix import OBJECTIVES, empirical_x, exact_x
 
 _T = TypeVar("_T")
 
-FRAMEWORKS: tuple[str, ...] = ("local", "decl", "fl")
 
 # Up to this d the spectrum of a circulant-plus-low-rank X (CL2 with a circulant H) is taken
 # from its dense form: measured per cell on this 2-core machine (1 BLAS thread), the leading
@@ -67,11 +68,11 @@ def _weights_key(w: np.ndarray) -> bytes:
 class Analysis:
     """Cached quantities of one (configuration, topology, seed)."""
 
-    cfg: ModelConfig
+    cfg: NonIIDModelConfig
     topology: graphs.Topology
     seed: int = 0
     rtol: float = 1e-9
-    config_at: Callable[[int], ModelConfig] | None = None
+    config_at: Callable[[int], NonIIDModelConfig] | None = None
     replicate: int = 0
     _cache: dict = field(default_factory=dict, repr=False)
 
@@ -81,8 +82,8 @@ class Analysis:
 
     # ---- data ---------------------------------------------------------------
     @property
-    def data(self) -> tuple[ClientData, ...]:
-        return self._memo(("data", self.replicate), lambda: sample_clients(self.cfg, self.seed, replicate=self.replicate))
+    def data(self) -> tuple[ClientSample, ...]:
+        return self._memo(("data", self.replicate), lambda: draw_client_samples(self.cfg, self.seed, replicate=self.replicate))
 
     def _memo(self, key: tuple, fn: Callable[[], _T]) -> _T:
         if key not in self._cache:
@@ -268,7 +269,8 @@ class Analysis:
         for deg in range(2 if n > 3 else n - 1, n):
             if (n * deg) % 2 == 0:
                 try:
-                    regular.append(graphs.complete(n) if deg == n - 1 else graphs.regular(n, deg, seed=self.seed))
+                    regular.append(graphs.complete(n) if deg == n - 1 else
+                                   graphs.regular(n, deg, seed=THEORY.seed(self.seed, "graph-family", 0, deg)))
                 except ValueError:
                     continue
         irregular: list[graphs.Topology] = []
@@ -279,7 +281,7 @@ class Analysis:
         targets = np.linspace(lo, hi - 2.0 / n, num=min(2, max(1, n - 2)))
         for t, target in enumerate(targets):
             try:
-                top = graphs.with_mean_connectivity(n, float(target), seed=self.seed + 101 * t)
+                top = graphs.with_mean_connectivity(n, float(target), seed=THEORY.seed(self.seed, "graph-family", 1, t))
             except ValueError:
                 continue
             if not top.is_regular:

@@ -1,6 +1,6 @@
 """The linear map H of dissimilar-augmentation CL (Assumption A.9), parsed from its name.
 
-Names (``ModelConfig.augmentation``, ``--augmentation``):
+Names (``NonIIDModelConfig.augmentation``, ``--augmentation``):
 
 ==========================  ======================================================  ==========
 name                        H                                                       kind

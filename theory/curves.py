@@ -33,11 +33,8 @@ Only :func:`main` reads arguments, prints (progress, to stderr) and writes the c
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shlex
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -50,20 +47,20 @@ from .analysis import Analysis
 from .claims import printed_level
 from .claims.context import Context
 from .errors import ParameterError, require
+from .frameworks import FRAMEWORKS
+from .io import write_json_atomic
 from .margins import MarginCurve, curves_for_readme, margin_curve  # noqa: F401 - re-exported API
-from .model import ModelConfig, paper_config
-from .report import git_revision
+from .model import NonIIDModelConfig, paper_config
+from .provenance import provenance
 from .rv import Sensitivity
+from .seeds import CURVES
 from .threads import blas_threads
 from .xmatrix import OBJECTIVES
 
 SCHEMA = "theory-curves/1"
 COMMAND = "python -m theory.curves"
 DEFAULT_OUT = "results/theory/curves.json"
-FRAMEWORKS: tuple[str, ...] = ("local", "decl", "fl")
 COORDINATE_SETS: tuple[str, ...] = ("[c]", "[N]")
-# Named child streams of the root seed (STYLE: one root seed, named child streams).
-STREAMS = {"decl-graph": 1, "connectivity-graph": 2}
 
 Progress = Callable[[str], None]
 
@@ -76,7 +73,7 @@ def _quiet(_: str) -> None:
 class CurvesConfig:
     """Typed defaults of the three studies (see the module docstring).
 
-    ``decl_graph`` is a :func:`theory.graphs.by_name` spec; None resolves to
+    ``decl_graph`` is a :func:`theory.graphs.parse_graph` spec; None resolves to
     ``abar:<max(3, (N+2)//2)>``, a random connected graph with that |Ā|.
     """
 
@@ -117,17 +114,11 @@ class CurvesConfig:
         return out
 
 
-def dimension_grid(d_min: int, d_max: int, points: int) -> list[int]:
+def log_spaced_dims(d_min: int, d_max: int, points: int) -> list[int]:
     """``points`` log-spaced integer dimensions from d_min to d_max (duplicates after rounding merged)."""
     if points == 1:
         return [int(d_min)]
     return sorted({int(round(x)) for x in np.geomspace(d_min, d_max, points)})
-
-
-def child_seed(seed: int, stream: str, *index: int) -> int:
-    """The integer seed of a named child stream of the root ``seed``."""
-    ss = np.random.SeedSequence([int(seed), STREAMS[stream], *map(int, index)])
-    return int(ss.generate_state(1, dtype=np.uint32)[0])
 
 
 # --------------------------------------------------------------------------- records
@@ -151,11 +142,11 @@ def graph_record(top: graphs.Topology, **extra: Any) -> dict[str, Any]:
             "n_edges": len(top.edges), "edges": [list(e) for e in top.edges]}
 
 
-def _context(cfg: ModelConfig, top: graphs.Topology) -> Context:
+def _context(cfg: NonIIDModelConfig, top: graphs.Topology) -> Context:
     return Context(analysis=Analysis(cfg, top), sampled=False)
 
 
-def printed_values(cfg: ModelConfig, top: graphs.Topology) -> dict[str, Any]:
+def printed_values(cfg: NonIIDModelConfig, top: graphs.Topology) -> dict[str, Any]:
     """Printed s of every (method, framework) at ``cfg.d`` with the default constants."""
     ctx = _context(cfg, top)
     out: dict[str, Any] = {}
@@ -169,9 +160,9 @@ def printed_values(cfg: ModelConfig, top: graphs.Topology) -> dict[str, Any]:
 # --------------------------------------------------------------------------- (a)
 def sensitivity_vs_d(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str, Any]:
     """Printed and exact s against d (N fixed, one DecL graph)."""
-    ds = dimension_grid(cc.d_min, cc.d_max, cc.points)
+    ds = log_spaced_dims(cc.d_min, cc.d_max, cc.points)
     n = cc.n_clients
-    top = graphs.by_name(cc.decl_graph or "", n, seed=child_seed(cc.seed, "decl-graph"))
+    top = graphs.parse_graph(cc.decl_graph or "", n, seed=CURVES.seed(cc.seed, "decl-graph", bits=32))
     printed: dict[str, dict[str, list[float]]] = {o: {fw: [] for fw in FRAMEWORKS} for o in OBJECTIVES}
     constants: dict[str, list[dict[str, float]]] = {o: [] for o in OBJECTIVES}
     exact: dict[str, dict[str, Any]] = {
@@ -214,7 +205,7 @@ def sensitivity_vs_d(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str,
 def rv_profiles(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str, Any]:
     """r over the first 2N + 4 coordinates at d = ``profile_d`` for local client 0, DecL and FL."""
     n = cc.n_clients
-    top = graphs.by_name(cc.decl_graph or "", n, seed=child_seed(cc.seed, "decl-graph"))
+    top = graphs.parse_graph(cc.decl_graph or "", n, seed=CURVES.seed(cc.seed, "decl-graph", bits=32))
     cfg = paper_config(cc.profile_d, n_clients=n, seed=cc.seed)
     an = Analysis(cfg, top, seed=cc.seed)
     coords = list(range(min(cfg.d, 2 * n + 4)))
@@ -257,7 +248,7 @@ def connectivity(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str, Any
                 continue
             if kind == "regular" and (n * (int(target) - 1)) % 2:
                 continue  # no regular graph of odd degree on an odd number of nodes
-            seed = child_seed(cc.seed, "connectivity-graph", k, graphs.GRAPH_KINDS.index(kind))
+            seed = CURVES.seed(cc.seed, "connectivity-graph", k, graphs.GRAPH_KINDS.index(kind), bits=32)
             top = graphs.with_mean_connectivity(n, float(target), seed=seed, kind=kind)
             tops.append(top)
             recs.append(graph_record(top, kind=kind, target=float(target), seed=seed))
@@ -283,9 +274,9 @@ def connectivity(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str, Any
 # --------------------------------------------------------------------------- (d)
 def margins(cc: CurvesConfig, progress: Progress = _quiet) -> dict[str, Any]:
     """The deciding margins of the asymptotic claims on the d grid (``theory.margins``)."""
-    ds = [d for d in dimension_grid(cc.d_min, cc.d_max, cc.points) if d >= max(32, 2 * cc.n_clients + 2)]
+    ds = [d for d in log_spaced_dims(cc.d_min, cc.d_max, cc.points) if d >= max(32, 2 * cc.n_clients + 2)]
     curves = curves_for_readme(progress, d_grid=ds, n_clients=cc.n_clients, decl_graph=cc.decl_graph,
-                               seed=cc.seed, graph_seed=child_seed(cc.seed, "decl-graph"))
+                               seed=cc.seed, graph_seed=CURVES.seed(cc.seed, "decl-graph", bits=32))
     return {"d": ds, "N": cc.n_clients, "curves": [mc.to_dict() for mc in curves]}
 
 
@@ -346,22 +337,6 @@ def config_from_args(args: argparse.Namespace) -> CurvesConfig:
                         conn_abar=_parse_floats(args.conn_abar, "--conn-abar")).resolved()
 
 
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=1, allow_nan=False)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a cache is an ordinary output
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
@@ -380,13 +355,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     payload = {
         "schema": SCHEMA,
-        "command": shlex.join([*COMMAND.split(), *(sys.argv[1:] if argv is None else argv)]),
-        "git_revision": git_revision(),
-        "config": cc.to_dict(),
+        **provenance(cc, command=shlex.join([*COMMAND.split(), *(sys.argv[1:] if argv is None else argv)])),
         "elapsed_s": round(time.perf_counter() - t0, 2),
         **data,
     }
-    write_json_atomic(out, payload)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out, payload, indent=1)
     progress(f"wrote {out}")
     return 0
 

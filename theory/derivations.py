@@ -33,6 +33,7 @@ import sympy as sp
 
 from . import printed as pr
 from .errors import ParameterError, require
+from .frameworks import GLOBAL_FRAMEWORKS
 from .printed import C_C, C_M, K_M, A_i, Abar, d, eta, kappa, p, trH
 
 D_MIN = 2.0
@@ -47,7 +48,6 @@ _a = sp.Symbol("a", positive=True)  # |Ā| = 1 + a
 _ROOT_EPS = sp.Rational(1, 10**18)
 
 CL_VARIANTS: tuple[str, ...] = ("CL1", "CL2")
-GLOBAL_FRAMEWORKS: tuple[str, ...] = ("decl", "fl")
 
 
 @dataclass(frozen=True)

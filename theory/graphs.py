@@ -49,7 +49,10 @@ from .errors import ParameterError, require
 
 MIXING_RULES: tuple[str, ...] = ("uniform", "data-size", "metropolis")
 GRAPH_KINDS: tuple[str, ...] = ("random", "regular")
-GRAPH_SPECS = "'complete', 'ring', 'path', 'star', 'regular:K', 'er:Q', 'abar:A' or 'abar-regular:A'"
+GRAPH_KEYS: tuple[str, ...] = ("regular", "er", "er-abar", "abar", "abar-regular", "edges")
+GRAPH_SPECS = ("'complete', 'ring', 'path', 'star', 'regular:K', 'er:Q', 'er-abar:A', 'abar:A', 'abar-regular:A' "
+               "or 'edges:I-J,...'")
+GRAPH_FAMILIES: tuple[str, ...] = ("complete", "ring", "path", "star", "regular", "er", "abar", "abar-regular")
 DEFAULT_MAX_TRIES = 1000
 STOCHASTIC_ATOL = 1e-10
 
@@ -342,27 +345,86 @@ def with_mean_connectivity(
     return Topology(adj, name)
 
 
-def by_name(spec: str, n: int, seed: int = 0) -> Topology:
-    """Parse a graph spec: 'complete', 'ring', 'path', 'star', 'regular:K', 'er:Q',
-    'abar:A' (:func:`with_mean_connectivity`) or 'abar-regular:A' (its regular kind)."""
+def _edge_list(text: str, n: int, param: str) -> list[tuple[int, int]]:
+    allowed = f"'edges:' and a comma list of edges I-J between clients 0..{n - 1} (N = {n})"
+    pairs = []
+    for item in (s.strip() for s in text.split(",") if s.strip()):
+        a, sep, b = item.partition("-")
+        require(sep == "-" and a.strip().isdigit() and b.strip().isdigit(), param, allowed, item)
+        pairs.append((int(a), int(b)))
+    require(bool(pairs), param, allowed, text)
+    require(all(0 <= i < n and 0 <= j < n and i != j for i, j in pairs), param, allowed, text)
+    return pairs
+
+
+def parse_graph(spec: str, n: int, seed: int = 0, *, param: str = "graph") -> Topology:
+    """The one parser of graph specs (every package's CLI and config): spec string -> :class:`Topology`.
+
+    ==================  ===============================================================
+    spec                graph on N clients
+    ==================  ===============================================================
+    complete            K_N (the FL case)
+    ring, path, star    the cycle, the path 0-1-...-N-1, the star with centre 0
+    regular:K           a connected K-regular graph (:func:`regular`)
+    er:Q                G(N, Q) conditioned on connectivity (:func:`erdos_renyi`)
+    er-abar:A           G(N, q) with q = min(1, (A - 1)/(N - 1)), expected |Ā| = A
+    abar:A              a random connected graph with |Ā| = A (:func:`with_mean_connectivity`)
+    abar-regular:A      a (A - 1)-regular graph, |Ā| = A exactly
+    edges:I-J,K-L,...   exactly these edges (connected, on all N clients)
+    ==================  ===============================================================
+
+    Random graphs are drawn with ``seed``. A spec outside this list, or a value out of range,
+    raises :class:`ParameterError` naming ``param`` (the caller's option or config field) and
+    what is allowed.
+    """
     simple = {"complete": complete, "ring": ring, "path": path, "star": star}
-    if spec in simple:
-        return simple[spec](n)
-    key, sep, arg = str(spec).partition(":")
-    if sep and key in ("regular", "er", "abar", "abar-regular"):
+    text = str(spec).strip()
+    if text in simple:
+        return simple[text](n)
+    key, sep, arg = text.partition(":")
+    if not sep or key not in GRAPH_KEYS:
+        raise ParameterError(param, f"one of {GRAPH_SPECS}", spec)
+    if key == "edges":
         try:
-            if key == "regular":
-                degree = int(arg)
-            else:
-                value = float(arg)
-        except ValueError:
-            raise ParameterError("graph", f"one of {GRAPH_SPECS}", spec) from None
-        if key == "regular":
-            return regular(n, degree, seed=seed)
-        if key == "er":
-            return erdos_renyi(n, value, seed=seed)
-        return with_mean_connectivity(n, value, seed=seed, kind="regular" if key == "abar-regular" else "random")
-    raise ParameterError("graph", f"one of {GRAPH_SPECS}", spec)
+            return from_edges(n, _edge_list(arg, n, param), name="edges")
+        except ParameterError as exc:
+            if exc.name == param:
+                raise
+            raise ParameterError(param, f"a connected graph on all N = {n} clients ({exc})", spec) from None
+    try:
+        value = int(arg) if key == "regular" else float(arg)
+    except ValueError:
+        what = "an integer degree" if key == "regular" else "a number"
+        raise ParameterError(param, f"'{key}:' followed by {what} (one of {GRAPH_SPECS})", spec) from None
+    if key == "regular":
+        return regular(n, int(value), seed=seed)
+    if key == "er":
+        return erdos_renyi(n, value, seed=seed)
+    if key == "er-abar":
+        n = _check_n(n)
+        return erdos_renyi(n, min(1.0, (value - 1.0) / (n - 1)), seed=seed)
+    return with_mean_connectivity(n, value, seed=seed, kind="regular" if key == "abar-regular" else "random")
+
+
+def edges_spec(top: Topology) -> str:
+    """The ``edges:`` spec of :func:`parse_graph` naming exactly this topology."""
+    return "edges:" + ",".join(f"{i}-{j}" for i, j in top.edges)
+
+
+def family_spec(family: str, mean_connectivity: float, *, param: str = "graph",
+                value_param: str = "mean_connectivity") -> str:
+    """The :func:`parse_graph` spec of a graph family at a target |Ā|, as the CLIs and configs
+    name them: complete, ring, path, star (|Ā| unused), regular (degree |Ā| - 1, an integer),
+    er (G(N, q) with expected |Ā|), abar, abar-regular."""
+    require(family in GRAPH_FAMILIES, param, f"one of {GRAPH_FAMILIES}", family)
+    if family in ("complete", "ring", "path", "star"):
+        return family
+    if family == "regular":
+        degree = float(mean_connectivity) - 1.0
+        require(degree.is_integer(), value_param, "an integer for the regular family (|Ā| = degree + 1)",
+                mean_connectivity)
+        return f"regular:{int(degree)}"
+    return f"{'er-abar' if family == 'er' else family}:{float(mean_connectivity)!r}"
 
 
 # ---- mixing and objective weights --------------------------------------------------

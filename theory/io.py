@@ -3,8 +3,9 @@
 * :func:`jsonable` turns numbers, arrays and tensors into plain JSON types. **NaN convention:**
   a non-finite float (NaN, +inf, -inf) becomes ``None`` (JSON ``null``), so every file stays
   strict JSON (``allow_nan=False``) and any JSON reader can parse it; a reader takes ``null``
-  for "no number". (``theory.verdict.jsonable`` of the verifier's report still writes the
-  strings "nan" / "inf"; see its docstring.)
+  for "no number" (the verifier's report, ``python -m theory.verify --json``, included: its
+  ``null`` leaves were NaN or ±inf; the text report and summaries are made from the numbers
+  before this conversion, so they still say "nan" or "inf"). Enum members become their value.
 * :func:`atomic_write_text` / :func:`write_json_atomic` write a temporary file in the same folder
   (named after the process, so concurrent writers do not collide), flush it to disk and rename
   it over the target with ``os.replace``: a reader or a killed writer sees the old file or the
@@ -20,6 +21,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Mapping
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,8 @@ def jsonable(x: Any) -> Any:
         return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [jsonable(v) for v in x]
+    if isinstance(x, Enum):
+        return jsonable(x.value)
     if isinstance(x, bool) or x is None or isinstance(x, str):
         return x
     if isinstance(x, int):

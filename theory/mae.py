@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import require
-from .model import ModelConfig
+from .model import NonIIDModelConfig
 from .moments import second_moment
 from .rv import Subspace, solution_subspace
 from .structured import BlockScalar
@@ -44,7 +44,7 @@ class ReconstructionOptimum:
         return r
 
 
-def mask_moments(cfg: ModelConfig, m: BlockScalar) -> tuple[BlockScalar, BlockScalar, float]:
+def mask_moments(cfg: NonIIDModelConfig, m: BlockScalar) -> tuple[BlockScalar, BlockScalar, float]:
     """(Σ_aa, Σ_ba, E‖b‖²) for the second moment ``m``."""
     p = cfg.p
     diag = np.diag(m.block)
@@ -54,7 +54,7 @@ def mask_moments(cfg: ModelConfig, m: BlockScalar) -> tuple[BlockScalar, BlockSc
     return BlockScalar(saa, (1 - p) * m.bulk, m.d), BlockScalar(sba, 0.0, m.d), ebb
 
 
-def reconstruction_optimum(cfg: ModelConfig, m: BlockScalar) -> ReconstructionOptimum:
+def reconstruction_optimum(cfg: NonIIDModelConfig, m: BlockScalar) -> ReconstructionOptimum:
     """Exact Eq. 3 optimum for a (possibly aggregated) second moment ``m``."""
     saa, sba, ebb = mask_moments(cfg, m)
     saa_inv = np.linalg.inv(saa.block)
@@ -69,7 +69,7 @@ def reconstruction_optimum(cfg: ModelConfig, m: BlockScalar) -> ReconstructionOp
     return ReconstructionOptimum(enc, m.d, sub, loss)
 
 
-def local_reconstruction_optimum(cfg: ModelConfig, i: int) -> ReconstructionOptimum:
+def local_reconstruction_optimum(cfg: NonIIDModelConfig, i: int) -> ReconstructionOptimum:
     return reconstruction_optimum(cfg, second_moment(cfg, i))
 
 

@@ -191,7 +191,7 @@ def margin_curve(claim_id: str, d_grid: Sequence[int] | None = None, *, method: 
     ``method``: MIM, CL1 or CL2 (defaults: CL2 for thm4.6 and thm4.3, CL1 for thm4.4, MIM for
     thm4.2 and cor4.5); ``coords``: "[c]", "[N]" or "rare" (thm4.6, thm4.4, cor4.5);
     ``framework``: local, decl or fl (thm4.2/4.3, thm4.4; default fl, decl for thm4.2); ``graph``:
-    a ``graphs.by_name`` spec for the DecL graph (default "path" for thm4.6, else
+    a ``graphs.parse_graph`` spec for the DecL graph (default "path" for thm4.6, else
     "abar:max(3, (N+2)//2)"), drawn with ``graph_seed`` (default ``seed``); N = ``n_clients`` fixed
     across d, c = 2N and the paper's scalings; ``rtol`` the tie tolerance of the top-c subspace.
     """
@@ -207,7 +207,7 @@ def margin_curve(claim_id: str, d_grid: Sequence[int] | None = None, *, method: 
     require(framework in ("local", "decl", "fl"), "framework", "local, decl or fl", framework)
     require(coords in ("[c]", "[N]", "rare"), "coords", "[c], [N] or rare", coords)
     spec = graph or ("path" if claim_id == "thm4.6" else f"abar:{max(3, (n_clients + 2) // 2)}")
-    top = graphs.by_name(spec, n_clients, seed=seed if graph_seed is None else graph_seed)
+    top = graphs.parse_graph(spec, n_clients, seed=seed if graph_seed is None else graph_seed)
     cell = {"method": method, "coords": coords, "framework": framework, "graph": top.name, "graph_spec": spec,
             "edges": [list(e) for e in top.edges], "N": n_clients, "augmentation": augmentation}
     values, lows, highs, wells, gaps = [], [], [], [], []

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from .augmentation import parse_augmentation
-from .model import ModelConfig
+from .model import NonIIDModelConfig
 
 # bytes per d^2 of the sampled level, per client (data 2 x 8 B x |D_i|/d plus about 3 d x d X
 # matrices, their aggregates and the dense spectral work), and bytes per d of the exact level
@@ -40,7 +40,7 @@ def available_bytes() -> int:
         return 2**62
 
 
-def run_bytes(cfg: ModelConfig, sampled: bool) -> float:
+def run_bytes(cfg: NonIIDModelConfig, sampled: bool) -> float:
     """Estimated peak bytes of ``python -m theory.verify`` at cfg.d."""
     d = float(cfg.d)
     need = BASE_BYTES + EXACT_BYTES_PER_D * d
@@ -51,7 +51,7 @@ def run_bytes(cfg: ModelConfig, sampled: bool) -> float:
     return need
 
 
-def largest_feasible_d(cfg: ModelConfig, sampled: bool, budget: int | None = None) -> int:
+def largest_feasible_d(cfg: NonIIDModelConfig, sampled: bool, budget: int | None = None) -> int:
     """The largest d (same N, c, H) whose estimated peak fits in ``budget`` bytes."""
     budget = available_bytes() if budget is None else budget
     lo = max(cfg.support_size, cfg.c, 2)
@@ -70,5 +70,5 @@ def largest_feasible_d(cfg: ModelConfig, sampled: bool, budget: int | None = Non
     return lo
 
 
-def _at(cfg: ModelConfig, d: int) -> ModelConfig:
+def _at(cfg: NonIIDModelConfig, d: int) -> NonIIDModelConfig:
     return cfg.with_(d=max(d, cfg.support_size, cfg.c))

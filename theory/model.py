@@ -50,6 +50,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .errors import require
+from .seeds import THEORY
 
 QMode = Literal["per-sample", "per-class"]
 RareAxis = Literal["class-index", "owner"]
@@ -81,7 +82,7 @@ def _validate_augmentation(name: str) -> None:
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class NonIIDModelConfig:
     """Validated parameters of the 2N-class non-IID model. See the module docstring."""
 
     d: int
@@ -155,7 +156,7 @@ class ModelConfig:
         """2p(1-p), the factor the paper prints in Eqs. 17-18."""
         return 2.0 * self.p * (1.0 - self.p)
 
-    def with_(self, **changes: Any) -> "ModelConfig":
+    def with_(self, **changes: Any) -> "NonIIDModelConfig":
         """A validated copy with some fields changed (each value checked by __post_init__)."""
         return replace(self, **changes)
 
@@ -194,8 +195,8 @@ def paper_config(
     q_mode: QMode = "per-sample",
     augmentation: str = "blur",
     seed: int = 0,
-) -> ModelConfig:
-    """A :class:`ModelConfig` with the paper's scalings for everything not given.
+) -> NonIIDModelConfig:
+    """A :class:`NonIIDModelConfig` with the paper's scalings for everything not given.
 
     τ = d^(1/5), μ = d^(-1/5) (Theorem 4.2), N = max(2, ceil(4 d^(1/20))), c = 2N,
     n_frequent = d^β with β = 1, n_rare = ceil(d^α) with α = 1/2.
@@ -203,7 +204,7 @@ def paper_config(
     require(isinstance(d, (int, np.integer)) and d >= 2, "d", "an integer >= 2", d)
     n = default_n_clients(d) if n_clients is None else n_clients
     require(isinstance(n, (int, np.integer)) and n >= 2, "N", "an integer >= 2", n)
-    return ModelConfig(
+    return NonIIDModelConfig(
         d=int(d),
         n_clients=int(n),
         c=int(2 * n if c is None else c),
@@ -220,14 +221,14 @@ def paper_config(
     )
 
 
-def class_q_patterns(cfg: ModelConfig) -> np.ndarray:
+def class_q_patterns(cfg: NonIIDModelConfig) -> np.ndarray:
     """The fixed q^(class, k) of the ``"per-class"`` reading, shape (2N, N), entries in {0, 1}.
 
     Column k of row 2i or 2i+1 is q for axis k; the own axis k = i is zero. Drawn from
-    ``numpy.random.default_rng([seed, 1])`` so it does not depend on the sampling stream.
+    stream ``"class-q"`` of :data:`theory.seeds.THEORY` so it does not depend on the sampling stream.
     """
     n = cfg.n_clients
-    rng = np.random.default_rng([cfg.seed, 1])
+    rng = THEORY.rng(cfg.seed, "class-q")
     q = rng.integers(0, 2, size=(2 * n, n)).astype(float)
     for i in range(n):
         q[2 * i, i] = 0.0

@@ -21,11 +21,11 @@ import numpy as np
 import sympy as sp
 
 from .errors import require
-from .model import ModelConfig, class_q_patterns
+from .model import NonIIDModelConfig, class_q_patterns
 from .structured import BlockScalar
 
 
-def _frequent_block(cfg: ModelConfig, i: int) -> np.ndarray:
+def _frequent_block(cfg: NonIIDModelConfig, i: int) -> np.ndarray:
     k = cfg.support_size
     n = cfg.n_clients
     pf = cfg.frequent_weight
@@ -45,7 +45,7 @@ def _frequent_block(cfg: ModelConfig, i: int) -> np.ndarray:
     return out
 
 
-def second_moment(cfg: ModelConfig, i: int) -> BlockScalar:
+def second_moment(cfg: NonIIDModelConfig, i: int) -> BlockScalar:
     """Exact M_i = E[x xᵀ] of client ``i`` as block ⊕ μ² I."""
     require(0 <= i < cfg.n_clients, "client", f"an index in [0, N={cfg.n_clients})", i)
     block = _frequent_block(cfg, i)
@@ -55,7 +55,7 @@ def second_moment(cfg: ModelConfig, i: int) -> BlockScalar:
     return BlockScalar(block, cfg.mu**2, cfg.d)
 
 
-def second_moments(cfg: ModelConfig) -> tuple[BlockScalar, ...]:
+def second_moments(cfg: NonIIDModelConfig) -> tuple[BlockScalar, ...]:
     return tuple(second_moment(cfg, i) for i in range(cfg.n_clients))
 
 

@@ -48,13 +48,13 @@ import numpy as np
 import sympy as sp
 
 from .errors import ParameterError, require
+from .frameworks import FRAMEWORKS
 
 Method = Literal["MIM", "CL1", "CL2"]
 Framework = Literal["local", "decl", "fl"]
 Source = Literal["theorem", "proof"]
 
 METHODS: tuple[str, ...] = ("MIM", "CL1", "CL2")
-FRAMEWORKS: tuple[str, ...] = ("local", "decl", "fl")
 SOURCES: tuple[str, ...] = ("theorem", "proof")
 
 # ---- symbols, declared once ------------------------------------------------------

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 import textwrap
-from pathlib import Path
 from typing import Any, Sequence
 
 from .claims.context import Context
-from .verdict import LEVELS, ClaimResult, jsonable
-
-
-def git_revision() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+from .io import jsonable
+from .provenance import git_revision
+from .verdict import LEVELS, ClaimResult
 
 
 def report_dict(ctx: Context, results: Sequence[ClaimResult], elapsed_s: float) -> dict[str, Any]:

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import require
-from .model import ModelConfig, class_q_patterns
+from .model import NonIIDModelConfig, class_q_patterns
+from .seeds import THEORY
 
 
 @dataclass(frozen=True)
-class ClientData:
+class ClientSample:
     """The sampled data set D_i of one client.
 
     ``x`` has shape (n, d), ``labels`` shape (n,) with 0-based class indices in [0, 2N).
@@ -22,30 +23,25 @@ class ClientData:
     labels: np.ndarray
 
 
-# Named seed streams of the sampled level: what each decides, and the number that keys it.
-STREAMS: dict[str, int] = {"data": 2, "views": 3}
+def stream_rng(cfg: NonIIDModelConfig, seed: int, name: str, *key: int, replicate: int = 0) -> np.random.Generator:
+    """The generator of stream ``name`` of :data:`theory.seeds.THEORY` ("data", "views") for
+    (model seed, sampling seed, ``key``, replicate).
 
-
-def stream_rng(cfg: ModelConfig, seed: int, name: str, *key: int, replicate: int = 0) -> np.random.Generator:
-    """The generator of stream ``name`` for (model seed, sampling seed, ``key``, replicate).
-
-    Streams are SeedSequence entropies [cfg.seed, STREAMS[name], seed, *key] (+ [replicate] for
-    replicate >= 1): two names, keys or replicates never share a stream. Replicate 0 has the key
-    the single-draw sampler always used, so its draws are unchanged.
+    Root ``cfg.seed``, extra (seed, *key) (+ (replicate,) for replicate >= 1): two names, keys or
+    replicates never share a stream. Replicate 0 has the key the single-draw sampler always used,
+    so its draws are unchanged.
     """
-    require(name in STREAMS, "name", f"one of {tuple(STREAMS)}", name)
     require(isinstance(replicate, (int, np.integer)) and replicate >= 0, "replicate", "an integer >= 0", replicate)
-    entropy = [cfg.seed, STREAMS[name], seed, *map(int, key)] + ([int(replicate)] if replicate else [])
-    return np.random.default_rng(entropy)
+    return THEORY.rng(cfg.seed, name, seed, *key, *((int(replicate),) if replicate else ()))
 
 
-def client_rng(cfg: ModelConfig, seed: int, client: int, replicate: int = 0) -> np.random.Generator:
+def client_rng(cfg: NonIIDModelConfig, seed: int, client: int, replicate: int = 0) -> np.random.Generator:
     """Independent data stream per (model seed, sampling seed, client, replicate)."""
     return stream_rng(cfg, seed, "data", client, replicate=replicate)
 
 
-def sample_client(cfg: ModelConfig, client: int, seed: int, n_frequent: int | None = None,
-                  n_rare: int | None = None, replicate: int = 0) -> ClientData:
+def draw_client_sample(cfg: NonIIDModelConfig, client: int, seed: int, n_frequent: int | None = None,
+                  n_rare: int | None = None, replicate: int = 0) -> ClientSample:
     """Draw |D_i| independent samples of client ``client`` (Assumption A.7).
 
     Class 2i:   x =  e_i - τ Σ_{k≠i} q_k e_k + μ ξ
@@ -77,10 +73,10 @@ def sample_client(cfg: ModelConfig, client: int, seed: int, n_frequent: int | No
     labels = np.concatenate([
         np.full(nf, 2 * i), np.full(nf, 2 * i + 1), np.full(nr, cfg.rare_classes[i])
     ]).astype(np.int64)
-    return ClientData(client=i, x=x, labels=labels)
+    return ClientSample(client=i, x=x, labels=labels)
 
 
-def sample_clients(cfg: ModelConfig, seed: int, n_frequent: int | None = None,
-                   n_rare: int | None = None, replicate: int = 0) -> tuple[ClientData, ...]:
+def draw_client_samples(cfg: NonIIDModelConfig, seed: int, n_frequent: int | None = None,
+                   n_rare: int | None = None, replicate: int = 0) -> tuple[ClientSample, ...]:
     """All N client data sets, each from its own stream of ``seed`` (and replicate)."""
-    return tuple(sample_client(cfg, i, seed, n_frequent, n_rare, replicate) for i in range(cfg.n_clients))
+    return tuple(draw_client_sample(cfg, i, seed, n_frequent, n_rare, replicate) for i in range(cfg.n_clients))

@@ -27,7 +27,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from .errors import require
-from .verdict import LevelResult, Verdict, combine, jsonable
+from .io import jsonable
+from .verdict import LevelResult, Verdict, combine
 
 DEFAULT_REPLICATES = 4
 DEFAULT_K = 4.0

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Iterable, Mapping
 
-import numpy as np
+from .io import jsonable
 
 LEVELS: tuple[str, ...] = ("printed", "exact", "sampled")
 
@@ -30,35 +29,19 @@ _SEVERITY = {Verdict.FAILS: 5, Verdict.ILL_POSED: 4, Verdict.INCONCLUSIVE: 3, Ve
              Verdict.HOLDS: 1, Verdict.NA: 0}
 
 
-def combine(verdicts: Iterable[Verdict]) -> Verdict:
-    vs = list(verdicts)
+def combine(verdicts: Iterable[Verdict | str]) -> Verdict:
+    """The most severe of ``verdicts`` (members or their values, e.g. "ILL-POSED"), for every package.
+
+    **The empty set is N/A**: no sub-check applied, so there is nothing to support or refute the
+    claim. N/A is the least severe verdict, so it is the identity of this rule: combining the
+    combined verdicts of the parts of a set gives the verdict of the whole set, empty parts
+    included. (HOLDS would assert a claim from no evidence; ILL-POSED would say the quantity is
+    undefined, which an absent check does not show, and would let an empty part hide a HOLDS.)
+    """
+    vs = [Verdict(v) for v in verdicts]
     if not vs:
         return Verdict.NA
     return max(vs, key=lambda v: _SEVERITY[v])
-
-
-def jsonable(x: Any) -> Any:
-    """Plain JSON types: numpy scalars and arrays become floats and lists, inf becomes a string."""
-    if isinstance(x, Mapping):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return [jsonable(v) for v in x.tolist()]
-    if isinstance(x, Enum):
-        return x.value
-    if isinstance(x, (np.bool_, bool)):
-        return bool(x)
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        f = float(x)
-        if math.isnan(f):
-            return "nan"
-        if math.isinf(f):
-            return "inf" if f > 0 else "-inf"
-        return f
-    return x
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,13 @@ from typing import Any, Sequence
 
 from . import graphs
 from .analysis import Analysis
-from .claims.common import dimension_grid
+from .claims.common import doubling_grid
 from .claims.context import Context
 from .claims.registry import aggregate_replicates, claim_ids, run_claims, run_replicate, with_sampled
 from .errors import ParameterError, require
 from .explain import explain, options_argv, render_explain
 from .io import atomic_write_text
-from .model import ModelConfig, paper_config
+from .model import NonIIDModelConfig, paper_config
 from .render_markdown import render_markdown
 from .report import DEFAULT_WIDTH, MAX_WIDTH, MIN_WIDTH, render_text, report_dict
 from .stats import DEFAULT_K, DEFAULT_REPLICATES, Settings
@@ -138,7 +138,7 @@ def _parse_constants(items: Sequence[str]) -> dict[str, float]:
     return out
 
 
-def build_config(args: argparse.Namespace, d: int | None = None) -> ModelConfig:
+def build_config(args: argparse.Namespace, d: int | None = None) -> NonIIDModelConfig:
     return paper_config(
         args.d if d is None else d,
         n_clients=args.N, c=args.c, p=args.p, tau=None if d not in (None, args.d) else args.tau,
@@ -148,52 +148,24 @@ def build_config(args: argparse.Namespace, d: int | None = None) -> ModelConfig:
         q_mode=args.q_mode, rare_axis=args.rare_axis, augmentation=args.augmentation, seed=args.seed)
 
 
-def parse_edges(text: str, n: int) -> graphs.Topology:
-    """``--edges 0-1,1-2``: the graph on clients 0..n-1 with these edges (connected, as every DecL graph)."""
-    allowed = f"a comma list of edges I-J between clients 0..{n - 1} (N = {n})"
-    pairs = []
-    for item in (s.strip() for s in text.split(",") if s.strip()):
-        a, sep, b = item.partition("-")
-        require(sep == "-" and a.strip().isdigit() and b.strip().isdigit(), "--edges", allowed, item)
-        pairs.append((int(a), int(b)))
-    require(bool(pairs), "--edges", allowed, text)
-    require(all(0 <= i < n and 0 <= j < n and i != j for i, j in pairs), "--edges", allowed, text)
-    try:
-        return graphs.from_edges(n, pairs, name="edges")
-    except ParameterError as exc:  # e.g. not connected: name the option the user wrote
-        raise ParameterError("--edges", f"a connected graph on all N = {n} clients ({exc})", text) from None
-
-
-def build_topology(args: argparse.Namespace, n: int) -> graphs.Topology:
+def topology_from_args(args: argparse.Namespace, n: int) -> graphs.Topology:
+    """The run's graph: ``--edges``, else ``--topology`` at ``--abar`` (default max(2, (N+2)//2)),
+    through the one parser :func:`theory.graphs.parse_graph`."""
     if args.edges is not None:
-        return parse_edges(args.edges, n)
+        return graphs.parse_graph("edges:" + args.edges, n, param="--edges")
     if args.abar is not None:
         require(2.0 <= args.abar <= n, "--abar", f"in [2, N={n}]", args.abar)
     abar = args.abar if args.abar is not None else float(max(2, (n + 2) // 2))
-    kind = args.topology
-    if kind == "complete":
-        return graphs.complete(n)
-    if kind == "ring":
-        return graphs.ring(n)
-    if kind == "path":
-        return graphs.path(n)
-    if kind == "star":
-        return graphs.star(n)
-    if kind == "regular":
-        deg = abar - 1
-        require(float(deg).is_integer(), "--abar", "an integer for --topology regular (|Ā| = degree + 1)", abar)
-        return graphs.regular(n, int(deg), seed=args.seed)
-    if kind == "er":
-        return graphs.erdos_renyi(n, min(1.0, (abar - 1) / (n - 1)), seed=args.seed)
-    return graphs.with_mean_connectivity(n, abar, seed=args.seed)
+    spec = graphs.family_spec(args.topology, abar, param="--topology", value_param="--abar")
+    return graphs.parse_graph(spec, n, seed=args.seed, param="--topology")
 
 
 def make_context(args: argparse.Namespace) -> Context:
     cfg = build_config(args)
-    top = build_topology(args, cfg.n_clients)
+    top = topology_from_args(args, cfg.n_clients)
     fixed_n = cfg.n_clients
 
-    def config_at(d: int) -> ModelConfig:
+    def config_at(d: int) -> NonIIDModelConfig:
         a = argparse.Namespace(**{**vars(args), "N": fixed_n, "c": cfg.c})
         return build_config(a, d)
 
@@ -216,16 +188,16 @@ def make_context(args: argparse.Namespace) -> Context:
         analysis=an,
         constants=_parse_constants(args.const),
         sampled=not args.no_sampled,
-        exact_grid=tuple(dimension_grid(d, below=3, above=above, floor=floor)),
-        dense_grid=tuple(dimension_grid(d, below=2, above=dense_above, floor=floor)),
-        sampled_grid=tuple(dimension_grid(d, below=2, above=0, floor=floor)),
+        exact_grid=tuple(doubling_grid(d, below=3, above=above, floor=floor)),
+        dense_grid=tuple(doubling_grid(d, below=2, above=dense_above, floor=floor)),
+        sampled_grid=tuple(doubling_grid(d, below=2, above=0, floor=floor)),
         stats=stats,
         limit_d_max=lim_max,
         limit_dense_d_max=dense_max,
     )
 
 
-def check_size(args: argparse.Namespace, cfg: ModelConfig) -> None:
+def check_size(args: argparse.Namespace, cfg: NonIIDModelConfig) -> None:
     """Refuse, before any work, a --d whose O(d^2) parts (the sampled level; the exact level of a
     non-circulant user H) would not fit in this machine's memory (``theory.memory``)."""
     from .augmentation import parse_augmentation
@@ -392,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(text)
     if args.json:
-        atomic_write_text(args.json, json.dumps(report, indent=1))
+        atomic_write_text(args.json, json.dumps(report, indent=1, allow_nan=False) + "\n")
     if args.strict and any(lv["verdict"] == "FAILS" for c in report["claims"] for lv in c["levels"].values()):
         return 1
     return 0

@@ -24,7 +24,7 @@ import numpy as np
 from .augmentation import Augmentation, parse_augmentation
 from .circulant import CirculantLowRank
 from .errors import ParameterError, require
-from .model import ModelConfig
+from .model import NonIIDModelConfig
 from .moments import second_moment
 from .structured import BlockScalar, SymMatrix
 
@@ -41,7 +41,7 @@ def _check_objective(objective: str) -> None:
     require(objective in OBJECTIVES, "objective", f"one of {OBJECTIVES}", objective)
 
 
-def augmentation_matrix(cfg: ModelConfig) -> np.ndarray:
+def augmentation_matrix(cfg: NonIIDModelConfig) -> np.ndarray:
     """The d x d map H of dissimilar-augmentation CL named by ``cfg.augmentation`` (dense: for
     small-d cross-checks only; see ``theory.augmentation`` for the names).
 
@@ -66,7 +66,7 @@ def hollow(x: BlockScalar) -> BlockScalar:
     return BlockScalar(block, 0.0, x.d)
 
 
-def exact_x(cfg: ModelConfig, i: int, objective: str) -> SymMatrix:
+def exact_x(cfg: NonIIDModelConfig, i: int, objective: str) -> SymMatrix:
     """Exact population X_i of ``objective`` for client ``i``."""
     _check_objective(objective)
     m = second_moment(cfg, i)
@@ -97,12 +97,12 @@ def dissimilar_x(aug: Augmentation, m: BlockScalar) -> SymMatrix:
     return 0.5 * (hm + hm.T)
 
 
-def exact_xs(cfg: ModelConfig, objective: str) -> tuple[SymMatrix, ...]:
+def exact_xs(cfg: NonIIDModelConfig, objective: str) -> tuple[SymMatrix, ...]:
     return tuple(exact_x(cfg, i, objective) for i in range(cfg.n_clients))
 
 
 # --------------------------------------------------------------------------- printed
-def printed_expectation(cfg: ModelConfig, i: int, objective: str, o_const: float = 1.0) -> np.ndarray:
+def printed_expectation(cfg: NonIIDModelConfig, i: int, objective: str, o_const: float = 1.0) -> np.ndarray:
     """The printed E[X_i] as a diagonal vector of length d.
 
     MIM (Eq. 18): 2p(1-p)τ² on [N]∖{i}, 2p(1-p) at i, o·d^(-2/5) elsewhere.
@@ -125,20 +125,20 @@ def printed_expectation(cfg: ModelConfig, i: int, objective: str, o_const: float
     return diag
 
 
-def printed_mim_empirical(cfg: ModelConfig, x: np.ndarray) -> np.ndarray:
+def printed_mim_empirical(cfg: NonIIDModelConfig, x: np.ndarray) -> np.ndarray:
     """Eq. 17 as printed: 2p(1-p) (1/n) Σ_j Diag(x_j)², a diagonal vector of length d."""
     return cfg.mask_factor * np.mean(x**2, axis=0)
 
 
 # --------------------------------------------------------------------------- empirical
-def mim_mask_expected(cfg: ModelConfig, x: np.ndarray) -> np.ndarray:
+def mim_mask_expected(cfg: NonIIDModelConfig, x: np.ndarray) -> np.ndarray:
     """E over masks of the empirical MIM X for a fixed sample: p(1-p) hollow(xᵀx / n)."""
     m = x.T @ x / x.shape[0]
     np.fill_diagonal(m, 0.0)
     return cfg.p * (1.0 - cfg.p) * m
 
 
-def sample_views(cfg: ModelConfig, x: np.ndarray, objective: str, rng: np.random.Generator,
+def sample_views(cfg: NonIIDModelConfig, x: np.ndarray, objective: str, rng: np.random.Generator,
                  h: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One pair of views (a, b) per sample, each of shape (n, d)."""
     _check_objective(objective)
@@ -151,7 +151,7 @@ def sample_views(cfg: ModelConfig, x: np.ndarray, objective: str, rng: np.random
     return a, (apply_augmentation(cfg.augmentation, x) if h is None else x @ h.T)
 
 
-def empirical_x(cfg: ModelConfig, x: np.ndarray, objective: str, rng: np.random.Generator,
+def empirical_x(cfg: NonIIDModelConfig, x: np.ndarray, objective: str, rng: np.random.Generator,
                 h: np.ndarray | None = None) -> np.ndarray:
     """Empirical X̂ = (1/n) Σ_j ½ (b_j a_jᵀ + a_j b_jᵀ) with one sampled view pair per sample."""
     require(x.ndim == 2 and x.shape[1] == cfg.d, "x", f"an array of shape (n, d={cfg.d})", x.shape)

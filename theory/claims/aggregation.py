@@ -11,6 +11,7 @@ import numpy as np
 import sympy as sp
 
 from .. import derivations, graphs
+from ..seeds import THEORY
 from ..stats import Decision
 from ..structured import entry, half_sq_distance_to_gram, weighted_sum
 from ..verdict import LevelResult, Verdict, combine, not_applicable
@@ -41,7 +42,7 @@ def eq25_printed(ctx: Context) -> LevelResult:
 def eq25_level(ctx: Context, level: str) -> LevelResult:
     """Σ_i (1/N)(1/|A_i|) Σ_{j∈A_i} ½‖X_j - G‖² - ½‖X̄ - G‖² is the same for every G = WᵀW."""
     an = ctx.analysis
-    rng = np.random.default_rng([ctx.cfg.seed, 7])
+    rng = THEORY.rng(ctx.cfg.seed, "eq25-probe")
     rows, vs, decs = {}, [], []
     top = an.topology
     sizes = top.sizes

@@ -73,7 +73,7 @@ def compare_intervals(a_low: float, a_high: float, b_low: float, b_high: float,
     return Verdict.ILL_POSED
 
 
-def dimension_grid(d: int, below: int = 3, above: int = 2, floor: int = 32) -> list[int]:
+def doubling_grid(d: int, below: int = 3, above: int = 2, floor: int = 32) -> list[int]:
     """d / 2^below, ..., d, ..., d 2^above, keeping values >= ``floor``."""
     grid = [int(d * 2.0**k) for k in range(-below, above + 1)]
     return sorted({g for g in grid if g >= floor} | {d})

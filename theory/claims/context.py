@@ -45,7 +45,7 @@ class Context:
         return replace(self, analysis=self.analysis.with_replicate(replicate))
 
     @property
-    def cfg(self):  # noqa: ANN201 - ModelConfig
+    def cfg(self):  # noqa: ANN201 - NonIIDModelConfig
         return self.analysis.cfg
 
     @property
