@@ -33,6 +33,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
+from empirical.methods import floats, mar_metrics
 from empirical.seeds import torch_generator
 from theory.errors import require
 
@@ -367,22 +368,21 @@ class LocalTrainer:
             for step, positions in enumerate(epoch_batches(n, self.batch_size, order)):
                 x = self.data.batch(client, positions)  # (B, C, H, W)
                 g = keyed_generator(self.seed, self.stream, client, rnd, epoch, step, PURPOSE_STEP)
+                prepared = method.prepare(x, g)  # every random draw of the step
+                metrics: dict[str, float]
                 if self.is_mar:
                     z_bar = None
                     if use_reference and gamma > 0:
                         assert self.reference is not None
-                        g_ref = torch.Generator(device=g.device)
-                        g_ref.set_state(g.get_state())  # same mask as the loss below
-                        with torch.no_grad():
-                            z_bar = self.reference.local_representation(x, g_ref)  # (B, e)
+                        with torch.no_grad():  # the reference sees the same masked batch as the loss
+                            z_bar = self.reference.representation_prepared(prepared)  # (B, e)
                     elif zbar_pool is not None and gamma > 0:
-                        k = min(self.zbar_size, zbar_pool.shape[0])
-                        pick = keyed_generator(self.seed, "masking", client, rnd, epoch, step, PURPOSE_ZBAR)
-                        rows = torch.randperm(zbar_pool.shape[0], generator=pick)[:k].to(zbar_pool.device)
-                        z_bar = zbar_pool.index_select(0, rows)  # (k, e)
-                    loss, metrics = method.loss(x, g, z_global=z_bar, gamma=gamma)
+                        z_bar = self.zbar_rows(zbar_pool, client, rnd, epoch, step)  # (k, e)
+                    loss, tensors = method.loss_prepared(prepared, z_bar, gamma)
+                    metrics = mar_metrics(tensors, gamma)
                 else:
-                    loss, metrics = method.loss(x, g)
+                    loss, tensors = method.loss_prepared(prepared)
+                    metrics = floats(tensors)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -390,6 +390,14 @@ class LocalTrainer:
                     totals[key] = totals.get(key, 0.0) + float(value)
                 steps += 1
         return LocalResult(steps, {k: v / max(steps, 1) for k, v in totals.items()})
+
+    def zbar_rows(self, zbar_pool: Float[Tensor, "m e"], client: int, rnd: int, epoch: int, step: int) -> Float[Tensor, "k e"]:
+        """The z̄ rows of one step in bank mode: ``min(zbar_size, m)`` rows of the pool, a keyed
+        draw (stream "masking", purpose :data:`PURPOSE_ZBAR`)."""
+        k = min(self.zbar_size, zbar_pool.shape[0])
+        pick = keyed_generator(self.seed, "masking", client, rnd, epoch, step, PURPOSE_ZBAR)
+        rows = torch.randperm(zbar_pool.shape[0], generator=pick)[:k].to(zbar_pool.device)
+        return zbar_pool.index_select(0, rows)  # (k, e)
 
     def load_reference(self) -> None:
         """Copy the working model (the round's starting point) into the reference model."""
