@@ -51,6 +51,8 @@ __all__ = [
     "PURPOSE_ZBAR",
     "PURPOSE_BANK",
     "train_clients",
+    "new_report",
+    "add_to_report",
     "merge_reports",
 ]
 
@@ -461,8 +463,10 @@ class ClientPool:
         banks: RepresentationBanks | None,
         bank_size: int,
         global_encoder: bool,
+        batched: bool = False,
     ) -> None:
         self.trainer = trainer
+        self.batched = batched  # train a round's clients with empirical.batched.train_clients_batched
         self.persist_optimizer = persist_optimizer
         self.saved_optim: dict[int, dict[str, Tensor]] = {}
         self.gamma = gamma
@@ -545,18 +549,28 @@ def train_clients(
     ``{"losses", "metrics", "gammas": {str(c): ...}, "steps": total}``.
     """
     trained: list[Tensor] = []
-    rep: dict[str, Any] = {"losses": {}, "metrics": {}, "gammas": {}, "steps": 0}
+    rep = new_report()
     for c in clients:
         weights, result, gamma = pool.run_client(c, rnd, start(c), epochs, sources(c))
         trained.append(weights)
-        rep["losses"][str(c)] = result.metrics.get("loss", float("nan"))
-        rep["metrics"][str(c)] = result.metrics
-        rep["steps"] += result.steps
-        if gamma is not None:
-            rep["gammas"][str(c)] = gamma
+        add_to_report(rep, c, result, gamma)
         if on_client is not None:
             on_client(c)
     return trained, rep
+
+
+def new_report() -> dict[str, Any]:
+    """An empty :func:`train_clients` report."""
+    return {"losses": {}, "metrics": {}, "gammas": {}, "steps": 0}
+
+
+def add_to_report(rep: dict[str, Any], client: int, result: LocalResult, gamma: float | None) -> None:
+    """Record one client's result (and scheduled γ) in a :func:`train_clients` report."""
+    rep["losses"][str(client)] = result.metrics.get("loss", float("nan"))
+    rep["metrics"][str(client)] = result.metrics
+    rep["steps"] += result.steps
+    if gamma is not None:
+        rep["gammas"][str(client)] = gamma
 
 
 def merge_reports(parts: Sequence[dict[str, Any]], order: Sequence[int]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from empirical.batched import train_clients_batched
 from empirical.clients import ClientPool, merge_reports, train_clients
 from empirical.config import DecentralisedConfig
 from empirical.fl import sq_dist_sum
@@ -115,7 +116,7 @@ class Gossip:
         tr, n = self.transport, self.n
         row = {c: k for k, c in enumerate(self.mine)}
         hoods = self.topology.neighbourhoods
-        trained_list, rep = train_clients(
+        trained_list, rep = (train_clients_batched if self.pool.batched else train_clients)(
             self.pool, self.mine, rnd, lambda c: self.models[row[c]], self.local_epochs, lambda c: hoods[c], on_client
         )
         trained = torch.stack(trained_list)  # (n_local, P)
