@@ -43,6 +43,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value, vmap
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from empirical.clients import (
     PURPOSE_ORDER,
@@ -316,6 +317,13 @@ class _Call(nn.Module):
 _PREFIX = "method."
 
 
+def _batchable_attention() -> Any:
+    """Scaled dot-product attention through its composite "math" form: vmap has no batching
+    rule for the fused CPU kernel (it would loop over clients); same maths, float32 rounding
+    may differ."""
+    return sdpa_kernel(SDPBackend.MATH)
+
+
 @dataclass
 class _Job:
     """One active client's step: state row, generator keys and positions."""
@@ -469,16 +477,18 @@ class BatchedClients:
         if align:
             if self.pool.global_encoder:
                 ref_params, ref_buffers = self._split(starts.index_select(0, idx))
-                with torch.no_grad():
+                with torch.no_grad(), _batchable_attention():
                     z_bar = self._reference(ref_params, ref_buffers, prepared)  # (k, B, e)
             else:
                 z_bar = torch.stack(
                     [tr.zbar_rows(pools[job.row], job.client, rnd, job.epoch, job.step) for job in jobs]  # type: ignore[arg-type]
                 )  # (k, m, e)
             gamma = torch.tensor([applied[job.row] for job in jobs], dtype=rows.dtype, device=device)  # (k,)
-            grads, (_, metrics) = self._aligned(params, buffers, prepared, z_bar, gamma)
+            with _batchable_attention():
+                grads, (_, metrics) = self._aligned(params, buffers, prepared, z_bar, gamma)
         else:
-            grads, (_, metrics) = self._plain(params, buffers, prepared)
+            with _batchable_attention():
+                grads, (_, metrics) = self._plain(params, buffers, prepared)
         flat_grads = self.layout.flatten_params(grads, _PREFIX)  # (k, n_params), flat order
         opt_params = rows.index_select(1, self.optim.cols)  # (k, n), optimiser order
         self.optim.step([job.row for job in jobs], opt_params, flat_grads.index_select(1, self.optim.cols))
