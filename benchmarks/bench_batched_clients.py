@@ -198,7 +198,8 @@ def _profile(name: str, exp: engine.Experiment) -> None:
     top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:12]
     print(f"  profile, {name}: self CPU time {total / 1e6:.2f} s in all; top operators:")
     for e in top:
-        print(f"    {e.key[:48]:48s} {e.self_cpu_time_total / 1e6:7.2f} s  {100 * e.self_cpu_time_total / total:5.1f} %  {e.count:7d} calls")
+        share = 100 * e.self_cpu_time_total / total
+        print(f"    {e.key[:48]:48s} {e.self_cpu_time_total / 1e6:7.2f} s  {share:5.1f} %  {e.count:7d} calls")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
