@@ -160,6 +160,7 @@ def engine_main(args: argparse.Namespace) -> int:
     warm = {name: _round(exp) for name, exp in exps.items()}
     a, b = (exps[n].algorithm.final_model() for n in ("sequential", "batched"))
     diff = (a - b).abs()
+    moved = float((a - exps["sequential"].initial).abs().mean())
     steps = warm["sequential"][2]["steps"]
     assert steps == warm["batched"][2]["steps"], "the two engines took different step counts"
     load0 = os.getloadavg()
@@ -180,7 +181,8 @@ def engine_main(args: argparse.Namespace) -> int:
         print(f"  {name:10s} wall {w:7.2f} s   CPU {c:7.2f} s   ({steps * args.batch_size / w:7.1f} images/s wall)")
     print(f"  speed-up (sequential / batched): wall {med['sequential'][0] / med['batched'][0]:.2f}x, "
           f"CPU {med['sequential'][1] / med['batched'][1]:.2f}x")
-    print(f"  global weights after one round, sequential vs batched: max |Δ| {float(diff.max()):.2e}, mean |Δ| {float(diff.mean()):.2e}")
+    print(f"  global weights after one round, sequential vs batched: max |Δ| {float(diff.max()):.2e}, mean |Δ| {float(diff.mean()):.2e}"
+          f" ({float(diff.mean()) / moved:.1e} of the mean movement {moved:.2e})")  # fmt: skip
     if args.profile:
         for name, exp in exps.items():
             _profile(name, exp)

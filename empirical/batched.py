@@ -85,6 +85,14 @@ class FlatLayout:
         params = tuple((n, offset(p), tuple(p.shape)) for n, p in state.module.named_parameters())
         ids = {id(b) for _, _, b in _persistent_float_buffers(state.module)}
         buffers = tuple((n, offset(b), tuple(b.shape)) for n, b in state.module.named_buffers() if id(b) in ids)
+        ends = [off + (int(np.prod(shape)) if shape else 1) for _, off, shape in params + buffers]
+        starts = [off for _, off, _ in params + buffers]
+        require(
+            starts[0] == 0 and starts[1:] == ends[:-1] and ends[-1] == state.numel and len(params) > 0,
+            "state",
+            "parameters then float buffers, consecutive in named order (as FlatState lays them out)",
+            "another layout",
+        )
         return cls(params, buffers, state.n_params, state.numel)
 
     @staticmethod
