@@ -36,7 +36,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -57,7 +57,7 @@ from empirical.clients import (
     keyed_generator,
     new_report,
 )
-from empirical.methods import floats, mar_metrics
+from empirical.methods import SSLMethod, floats, mar_metrics
 from theory.errors import require
 
 __all__ = ["FlatLayout", "StackedOptimizer", "BatchedClients", "train_clients_batched"]
@@ -311,15 +311,16 @@ class _Call(nn.Module):
 
     def __init__(self, method: nn.Module, reference: bool = False) -> None:
         super().__init__()
-        self.method = method
+        self.method = cast(SSLMethod, method)
         self.reference = reference
 
     def forward(self, prepared: tuple[Tensor, ...], z_global: Tensor | None = None, gamma: Tensor | None = None) -> Any:
+        method: Any = self.method
         if self.reference:
-            return self.method.representation_prepared(prepared)
+            return method.representation_prepared(prepared)
         if z_global is None:
-            return self.method.loss_prepared(prepared)
-        return self.method.loss_prepared(prepared, z_global, gamma)
+            return method.loss_prepared(prepared)
+        return method.loss_prepared(prepared, z_global, gamma)
 
 
 _PREFIX = "method."
@@ -477,7 +478,7 @@ class BatchedClients:
         for job in jobs:
             x = tr.data.batch(job.client, job.positions)  # (B, C, H, W)
             g = keyed_generator(tr.seed, tr.stream, job.client, rnd, job.epoch, job.step, PURPOSE_STEP)
-            prepared_list.append(tr.method.prepare(x, g))
+            prepared_list.append(cast(SSLMethod, tr.method).prepare(x, g))
         prepared = tuple(torch.stack(parts) for parts in zip(*prepared_list))  # each (k, B, ...)
         idx = torch.as_tensor([job.row for job in jobs], device=device)
         rows = stack.index_select(0, idx)  # (k, P)

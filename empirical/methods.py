@@ -22,7 +22,7 @@ same masks and views on CPU and CUDA.
 """
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -639,7 +639,7 @@ class MAR(SSLMethod):
         return self.mae.features(x)
 
 
-def mar_metrics(metrics: dict[str, Tensor | float], gamma: float) -> dict[str, float]:
+def mar_metrics(metrics: Mapping[str, Tensor | float], gamma: float) -> dict[str, float]:
     """:meth:`MAR.loss_prepared`'s metrics as floats with the applied γ, in the order
     ``recon, gamma, loss[, a_mmd]``."""
     out = {"recon": float(metrics["recon"]), "gamma": float(gamma), "loss": float(metrics["loss"])}
