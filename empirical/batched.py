@@ -56,11 +56,12 @@ from empirical.clients import (
     epoch_batches,
     keyed_generator,
     new_report,
+    train_clients,
 )
 from empirical.methods import SSLMethod, floats, mar_metrics
 from theory.errors import require
 
-__all__ = ["FlatLayout", "StackedOptimizer", "BatchedClients", "train_clients_batched"]
+__all__ = ["FlatLayout", "StackedOptimizer", "BatchedClients", "train_clients_batched", "client_loop"]
 
 
 # --------------------------------------------------------------------------- layout
@@ -519,6 +520,13 @@ class BatchedClients:
             for key, value in metrics.items():
                 totals[key] = totals.get(key, 0.0) + value
         return {key: value / max(len(steps), 1) for key, value in totals.items()}
+
+
+def client_loop(pool: ClientPool) -> Callable[..., tuple[list[Tensor], dict[str, Any]]]:
+    """The client loop ``pool`` asks for: :func:`train_clients_batched` when ``pool.batched``
+    (``federation.batched_clients``), else :func:`empirical.clients.train_clients` (also for
+    pools without the attribute, e.g. test stubs)."""
+    return train_clients_batched if getattr(pool, "batched", False) else train_clients
 
 
 _ENGINES: weakref.WeakKeyDictionary[ClientPool, BatchedClients] = weakref.WeakKeyDictionary()
