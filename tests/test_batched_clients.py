@@ -344,6 +344,7 @@ def _initial_buffers(exp: engine.Experiment, tensors: dict[str, torch.Tensor]) -
 # --------------------------------------------------------------------------- torch.distributed
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_batched_match_in_process(tmp_path: Path) -> None:
     """Each rank batches its own clients: FedMAR (bank mode, 4 clients, 2 rounds) on 2 gloo
     ranks with batched clients equals the in-process batched run (test_distributed's tolerance)."""
