@@ -354,3 +354,23 @@ def test_two_gloo_ranks_batched_match_in_process(tmp_path: Path) -> None:
     proc = torchrun(2, ["--out", str(tmp_path / "two"), *args])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_same_run(tmp_path / "in", tmp_path / "two")
+
+
+# --------------------------------------------------------------------------- CUDA (skipped here)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (torch.cuda.is_available() is False)")
+@pytest.mark.parametrize("arch", ["vit", "resnet18"])
+def test_batched_equals_sequential_on_cuda(arch: str) -> None:
+    """FedMAR (global encoder) on cuda, batched vs sequential, TF32 off (it would change the
+    precision of the two paths' different kernels, not just their summation order); the
+    AdamW state lives on cuda, its step counters on the CPU (OptimizerStates' two groups)."""
+    prev = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        seq, bat = build_pair(method__name="mar", model__arch=arch, model__resnet_width=4, run__device="cuda",
+                              optim__client_state="persist", federation__client_fraction=1.0)  # fmt: skip
+        compare_rounds(seq, bat)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = prev
