@@ -458,7 +458,7 @@ class BatchedClients:
         if on_client is not None:
             for c in clients:
                 on_client(c)
-        return [t.clone() for t in trained], rep
+        return trained, rep
 
     def _step(
         self,
@@ -512,10 +512,13 @@ class BatchedClients:
             history[job.row].append((keys, values[r]))
 
     def _mean_metrics(self, steps: list[tuple[list[str], Tensor]], gamma: float) -> dict[str, float]:
-        """Mean over steps of the float metrics, summed in step order as the sequential loop does."""
+        """Mean over steps of the float metrics, summed in step order as the sequential loop does
+        (one device-to-host copy per client)."""
         totals: dict[str, float] = {}
-        for keys, values in steps:
-            tensors = dict(zip(keys, values.cpu().unbind(0)))
+        host = torch.stack([values for _, values in steps]).cpu() if steps else None  # (S, n_metrics)
+        for s, (keys, _) in enumerate(steps):
+            assert host is not None
+            tensors = dict(zip(keys, host[s].unbind(0)))
             metrics = mar_metrics(tensors, gamma) if self.trainer.is_mar else floats(tensors)
             for key, value in metrics.items():
                 totals[key] = totals.get(key, 0.0) + value

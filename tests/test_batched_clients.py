@@ -157,6 +157,7 @@ def test_batched_equals_sequential(method: str, arch: str, framework: str) -> No
     per round), DecL (ring): two rounds agree within the stated tolerance."""
     seq, bat = build_pair(method__name=method, model__arch=arch, model__resnet_width=4, **_framework(framework))
     compare_rounds(seq, bat)
+    assert bat.state.is_intact()  # functional_call handed the working module's tensors back
 
 
 @pytest.mark.parametrize("framework", ["fl", "decl"])
