@@ -375,7 +375,7 @@ class BatchedClients:
 
     def _split(self, rows: Float[Tensor, "k p"]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """Parameter views of ``rows`` and copies of its buffers (BatchNorm updates them in
-        place; :meth:`_unsplit_buffers` writes them back)."""
+        place; :meth:`_step` writes them back)."""
         n = self.layout.n_params
         k = rows.shape[0]
         buffers = self.layout.buffer_copies(rows[:, n:], _PREFIX) if self.layout.buffers else {}
@@ -398,21 +398,12 @@ class BatchedClients:
             return [], rep
         starts = torch.stack([start(c).detach() for c in clients])  # (K, P)
         stack = starts.clone()
-        # per-client bookkeeping, in client order, exactly as ClientPool.run_client
+        # MAR bookkeeping per client, in client order, as ClientPool.run_client
         scheduled: list[float | None] = []
         applied: list[float] = []
         pools: list[Tensor | None] = []
         for c in clients:
-            gamma, used, zpool = None, 0.0, None
-            if pool.gamma is not None:
-                gamma = pool.gamma.gamma(c)
-                if pool.global_encoder:
-                    used = gamma
-                elif pool.banks is not None:
-                    zpool = pool.banks.pool(sources(c))
-                    used = gamma if zpool is not None else 0.0
-                if used > 0.0 or zpool is not None or pool.global_encoder:
-                    pool.gamma.selected(c)
+            gamma, used, zpool = pool.alignment(c, sources(c))
             scheduled.append(gamma)
             applied.append(used)
             pools.append(zpool)

@@ -489,21 +489,9 @@ class ClientPool:
         trainer = self.trainer
         trainer.state.load(start)
         trainer.optim_states.load(self.saved_optim.get(client) if self.persist_optimizer else None)
-        gamma: float | None = None  # scheduled γ (Eq. 7)
-        applied = 0.0  # γ actually used: 0 while no z̄ exists yet (bank mode, first round)
-        pool = None
-        if self.gamma is not None:
-            gamma = self.gamma.gamma(client)
-            if self.global_encoder:
-                trainer.load_reference()
-                applied = gamma
-            elif self.banks is not None:
-                pool = self.banks.pool(zbar_sources)
-                applied = gamma if pool is not None else 0.0
-            if applied > 0.0 or pool is not None or self.global_encoder:
-                # ω counts the selections at which the client aligned: a bank-mode client that
-                # found no z̄ yet (round 0) keeps ω = 0 and gets γ_max when it first aligns
-                self.gamma.selected(client)
+        gamma, applied, pool = self.alignment(client, zbar_sources)
+        if gamma is not None and self.global_encoder:
+            trainer.load_reference()
         result = trainer.train(client, rnd, epochs, gamma=applied, zbar_pool=pool, use_reference=self.global_encoder)
         trained = trainer.state.read()
         if self.persist_optimizer:
@@ -513,6 +501,25 @@ class ClientPool:
         if self.banks is not None:
             self.banks.put(client, trainer.bank_representations(client, rnd, self.bank_size))
         return trained, result, gamma
+
+    def alignment(self, client: int, zbar_sources: Sequence[int]) -> tuple[float | None, float, Tensor | None]:
+        """MAR bookkeeping of one client's turn: (scheduled γ of Eq. 7 or None when not MAR,
+        γ actually applied, the z̄ pool in bank mode or None); counts the selection."""
+        gamma: float | None = None  # scheduled γ (Eq. 7)
+        applied = 0.0  # γ actually used: 0 while no z̄ exists yet (bank mode, first round)
+        pool = None
+        if self.gamma is not None:
+            gamma = self.gamma.gamma(client)
+            if self.global_encoder:
+                applied = gamma
+            elif self.banks is not None:
+                pool = self.banks.pool(zbar_sources)
+                applied = gamma if pool is not None else 0.0
+            if applied > 0.0 or pool is not None or self.global_encoder:
+                # ω counts the selections at which the client aligned: a bank-mode client that
+                # found no z̄ yet (round 0) keeps ω = 0 and gets γ_max when it first aligns
+                self.gamma.selected(client)
+        return gamma, applied, pool
 
     # checkpointing -------------------------------------------------------------------
 
