@@ -5,8 +5,8 @@
 makes the same draws and, up to float32 summation order, computes the same numbers:
 
 * **State.** The K clients' flat weights (:class:`~empirical.clients.FlatState` vectors) are
-  stacked ``(K, P)``; parameters and float buffers are ``(k, ...)`` views of gathered rows,
-  given to ``torch.func.functional_call`` of the working module under
+  stacked ``(K, P)``; parameters are ``(k, ...)`` views of the gathered rows, float buffers
+  ``(k, ...)`` copies, given to ``torch.func.functional_call`` of the working module under
   ``vmap(grad_and_value(...))``. :class:`FlatLayout` maps names to columns.
 * **Randomness.** Each client's draws are made outside the vmap, with the same keyed
   generators and in the same order as the sequential path, by the method's ``prepare``
@@ -14,7 +14,9 @@ makes the same draws and, up to float32 summation order, computes the same numbe
   ``loss_prepared``. Batch orders and z̄ row picks are the same keyed draws too.
 * **BatchNorm.** Running mean and variance are ``(k, C)`` batched buffers: under vmap each
   client normalises with its own batch statistics and its running-statistics update writes its
-  own row (the integer ``num_batches_tracked``, not part of a client's state, stays shared).
+  own row. They must be contiguous copies (BN's batching rule updates a contiguous tensor; into
+  views of the stacked rows the update was lost), written back after the step. The integer
+  ``num_batches_tracked`` (not part of a client's state) gets discarded per-call copies.
 * **Optimiser.** :class:`StackedOptimizer` applies ``torch.optim.AdamW`` / ``SGD``'s
   single-tensor update op by op to ``(k, n)`` rows with each client's own step count; its state
   is reset each round or persisted in :class:`~empirical.clients.OptimizerStates`' flat
@@ -26,6 +28,8 @@ makes the same draws and, up to float32 summation order, computes the same numbe
 * **MAR.** γ is a per-client ``(k,)`` tensor; the global-encoder z̄ is a vmapped no-grad
   forward of each client's round-start weights on the same masked batch; bank-mode z̄ rows are
   drawn per client and stacked. Bank refreshes after training stay sequential (forward only).
+* **Attention** runs in its composite ("math") form under vmap: the fused CPU kernel has no
+  batching rule (vmap would loop over the clients).
 
 Not supported: parameters that get no gradient at some step (a batched step cannot skip
 them as ``torch.optim`` does); the config refuses the one such case (MAR's projector head).
