@@ -33,6 +33,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
+from empirical.methods import floats, mar_metrics
 from empirical.seeds import torch_generator
 from theory.errors import require
 
@@ -50,6 +51,8 @@ __all__ = [
     "PURPOSE_ZBAR",
     "PURPOSE_BANK",
     "train_clients",
+    "new_report",
+    "add_to_report",
     "merge_reports",
 ]
 
@@ -367,22 +370,21 @@ class LocalTrainer:
             for step, positions in enumerate(epoch_batches(n, self.batch_size, order)):
                 x = self.data.batch(client, positions)  # (B, C, H, W)
                 g = keyed_generator(self.seed, self.stream, client, rnd, epoch, step, PURPOSE_STEP)
+                prepared = method.prepare(x, g)  # every random draw of the step
+                metrics: dict[str, float]
                 if self.is_mar:
                     z_bar = None
                     if use_reference and gamma > 0:
                         assert self.reference is not None
-                        g_ref = torch.Generator(device=g.device)
-                        g_ref.set_state(g.get_state())  # same mask as the loss below
-                        with torch.no_grad():
-                            z_bar = self.reference.local_representation(x, g_ref)  # (B, e)
+                        with torch.no_grad():  # the reference sees the same masked batch as the loss
+                            z_bar = self.reference.representation_prepared(prepared)  # (B, e)
                     elif zbar_pool is not None and gamma > 0:
-                        k = min(self.zbar_size, zbar_pool.shape[0])
-                        pick = keyed_generator(self.seed, "masking", client, rnd, epoch, step, PURPOSE_ZBAR)
-                        rows = torch.randperm(zbar_pool.shape[0], generator=pick)[:k].to(zbar_pool.device)
-                        z_bar = zbar_pool.index_select(0, rows)  # (k, e)
-                    loss, metrics = method.loss(x, g, z_global=z_bar, gamma=gamma)
+                        z_bar = self.zbar_rows(zbar_pool, client, rnd, epoch, step)  # (k, e)
+                    loss, tensors = method.loss_prepared(prepared, z_bar, gamma)
+                    metrics = mar_metrics(tensors, gamma)
                 else:
-                    loss, metrics = method.loss(x, g)
+                    loss, tensors = method.loss_prepared(prepared)
+                    metrics = floats(tensors)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -390,6 +392,14 @@ class LocalTrainer:
                     totals[key] = totals.get(key, 0.0) + float(value)
                 steps += 1
         return LocalResult(steps, {k: v / max(steps, 1) for k, v in totals.items()})
+
+    def zbar_rows(self, zbar_pool: Float[Tensor, "m e"], client: int, rnd: int, epoch: int, step: int) -> Float[Tensor, "k e"]:
+        """The z̄ rows of one step in bank mode: ``min(zbar_size, m)`` rows of the pool, a keyed
+        draw (stream "masking", purpose :data:`PURPOSE_ZBAR`)."""
+        k = min(self.zbar_size, zbar_pool.shape[0])
+        pick = keyed_generator(self.seed, "masking", client, rnd, epoch, step, PURPOSE_ZBAR)
+        rows = torch.randperm(zbar_pool.shape[0], generator=pick)[:k].to(zbar_pool.device)
+        return zbar_pool.index_select(0, rows)  # (k, e)
 
     def load_reference(self) -> None:
         """Copy the working model (the round's starting point) into the reference model."""
@@ -453,8 +463,10 @@ class ClientPool:
         banks: RepresentationBanks | None,
         bank_size: int,
         global_encoder: bool,
+        batched: bool = False,
     ) -> None:
         self.trainer = trainer
+        self.batched = batched  # train a round's clients with empirical.batched.train_clients_batched
         self.persist_optimizer = persist_optimizer
         self.saved_optim: dict[int, dict[str, Tensor]] = {}
         self.gamma = gamma
@@ -477,21 +489,9 @@ class ClientPool:
         trainer = self.trainer
         trainer.state.load(start)
         trainer.optim_states.load(self.saved_optim.get(client) if self.persist_optimizer else None)
-        gamma: float | None = None  # scheduled γ (Eq. 7)
-        applied = 0.0  # γ actually used: 0 while no z̄ exists yet (bank mode, first round)
-        pool = None
-        if self.gamma is not None:
-            gamma = self.gamma.gamma(client)
-            if self.global_encoder:
-                trainer.load_reference()
-                applied = gamma
-            elif self.banks is not None:
-                pool = self.banks.pool(zbar_sources)
-                applied = gamma if pool is not None else 0.0
-            if applied > 0.0 or pool is not None or self.global_encoder:
-                # ω counts the selections at which the client aligned: a bank-mode client that
-                # found no z̄ yet (round 0) keeps ω = 0 and gets γ_max when it first aligns
-                self.gamma.selected(client)
+        gamma, applied, pool = self.alignment(client, zbar_sources)
+        if gamma is not None and self.global_encoder:
+            trainer.load_reference()
         result = trainer.train(client, rnd, epochs, gamma=applied, zbar_pool=pool, use_reference=self.global_encoder)
         trained = trainer.state.read()
         if self.persist_optimizer:
@@ -501,6 +501,25 @@ class ClientPool:
         if self.banks is not None:
             self.banks.put(client, trainer.bank_representations(client, rnd, self.bank_size))
         return trained, result, gamma
+
+    def alignment(self, client: int, zbar_sources: Sequence[int]) -> tuple[float | None, float, Tensor | None]:
+        """MAR bookkeeping of one client's turn: (scheduled γ of Eq. 7 or None when not MAR,
+        γ actually applied, the z̄ pool in bank mode or None); counts the selection."""
+        gamma: float | None = None  # scheduled γ (Eq. 7)
+        applied = 0.0  # γ actually used: 0 while no z̄ exists yet (bank mode, first round)
+        pool = None
+        if self.gamma is not None:
+            gamma = self.gamma.gamma(client)
+            if self.global_encoder:
+                applied = gamma
+            elif self.banks is not None:
+                pool = self.banks.pool(zbar_sources)
+                applied = gamma if pool is not None else 0.0
+            if applied > 0.0 or pool is not None or self.global_encoder:
+                # ω counts the selections at which the client aligned: a bank-mode client that
+                # found no z̄ yet (round 0) keeps ω = 0 and gets γ_max when it first aligns
+                self.gamma.selected(client)
+        return gamma, applied, pool
 
     # checkpointing -------------------------------------------------------------------
 
@@ -537,18 +556,28 @@ def train_clients(
     ``{"losses", "metrics", "gammas": {str(c): ...}, "steps": total}``.
     """
     trained: list[Tensor] = []
-    rep: dict[str, Any] = {"losses": {}, "metrics": {}, "gammas": {}, "steps": 0}
+    rep = new_report()
     for c in clients:
         weights, result, gamma = pool.run_client(c, rnd, start(c), epochs, sources(c))
         trained.append(weights)
-        rep["losses"][str(c)] = result.metrics.get("loss", float("nan"))
-        rep["metrics"][str(c)] = result.metrics
-        rep["steps"] += result.steps
-        if gamma is not None:
-            rep["gammas"][str(c)] = gamma
+        add_to_report(rep, c, result, gamma)
         if on_client is not None:
             on_client(c)
     return trained, rep
+
+
+def new_report() -> dict[str, Any]:
+    """An empty :func:`train_clients` report."""
+    return {"losses": {}, "metrics": {}, "gammas": {}, "steps": 0}
+
+
+def add_to_report(rep: dict[str, Any], client: int, result: LocalResult, gamma: float | None) -> None:
+    """Record one client's result (and scheduled γ) in a :func:`train_clients` report."""
+    rep["losses"][str(client)] = result.metrics.get("loss", float("nan"))
+    rep["metrics"][str(client)] = result.metrics
+    rep["steps"] += result.steps
+    if gamma is not None:
+        rep["gammas"][str(client)] = gamma
 
 
 def merge_reports(parts: Sequence[dict[str, Any]], order: Sequence[int]) -> dict[str, Any]:

@@ -209,17 +209,22 @@ class FederationConfig:
     trains every round). rounds: communication rounds. local_epochs: passes over a client's
     data per round. client_fraction: share of clients sampled per round in FL (at least one;
     must be 1 for DecL). Paper: FL 100 clients, 5 per round, 2 local epochs, 100 rounds; DecL
-    20 clients, 1 local epoch, 25 rounds.
+    20 clients, 1 local epoch, 25 rounds. batched_clients: train a process' clients of a round
+    as one vmapped computation (:mod:`empirical.batched`; the same draws and, to float32
+    summation order, the same numbers as the default one-after-another loop; MAR with
+    ``method.mar_representation = "projector"`` is not supported batched).
     """
 
     framework: Literal["fl", "decl"] = "fl"
     rounds: int = 100
     local_epochs: int = 2
     client_fraction: float = 0.05
+    batched_clients: bool = False
 
     def check(self) -> None:
         _int("federation.rounds", self.rounds, 1)
         _int("federation.local_epochs", self.local_epochs, 1)
+        require(isinstance(self.batched_clients, bool), "federation.batched_clients", "true or false", self.batched_clients)
         require(0.0 < self.client_fraction <= 1.0, "federation.client_fraction", "in (0, 1]", self.client_fraction)
         if self.framework == "decl":
             require(
@@ -369,6 +374,14 @@ class ExperimentConfig:
             if dataclasses.is_dataclass(value):
                 value.check()
         n = self.partition.n_clients
+        if self.federation.batched_clients and self.method.name == "mar":
+            require(
+                self.method.mar_representation == "pooled",
+                "method.mar_representation",
+                "'pooled' with federation.batched_clients = true (the projector gets no gradient at steps"
+                " without z̄, which a batched step cannot skip); or federation.batched_clients = false",
+                self.method.mar_representation,
+            )
         if self.federation.framework == "decl":
             _int("partition.n_clients", n, 2)
             lo = 3.0 - 2.0 / n

@@ -29,7 +29,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from empirical.clients import ClientPool, merge_reports, train_clients
+from empirical.batched import client_loop
+from empirical.clients import ClientPool, merge_reports
 from empirical.config import DecentralisedConfig
 from empirical.fl import sq_dist_sum
 from empirical.seeds import stream_seed
@@ -107,7 +108,7 @@ class Gossip:
         tr, n = self.transport, self.n
         row = {c: k for k, c in enumerate(self.mine)}
         hoods = self.topology.neighbourhoods
-        trained_list, rep = train_clients(
+        trained_list, rep = client_loop(self.pool)(
             self.pool, self.mine, rnd, lambda c: self.models[row[c]], self.local_epochs, lambda c: hoods[c], on_client
         )
         trained = torch.stack(trained_list)  # (n_local, P)

@@ -374,6 +374,7 @@ def build(cfg: ExperimentConfig, dist: DistContext | None = None) -> Experiment:
         banks=RepresentationBanks() if is_mar and not global_encoder else None,
         bank_size=cfg.method.bank_size,
         global_encoder=global_encoder,
+        batched=fed.batched_clients,
     )
     initial = state.read()
     algorithm: FedAvg | Gossip

@@ -24,7 +24,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from empirical.clients import ClientPool, merge_reports, train_clients
+from empirical.batched import client_loop
+from empirical.clients import ClientPool, merge_reports
 from empirical.seeds import numpy_rng
 from empirical.transport import InProcess, Transport
 from theory.errors import require
@@ -111,7 +112,7 @@ class FedAvg:
         mine = [c for c in selected if tr.owner(c, n) == tr.rank]
         w = fedavg_weights(self.pool.data.sizes, selected)
         weight_of = dict(zip(selected, (float(x) for x in w)))
-        trained, rep = train_clients(
+        trained, rep = client_loop(self.pool)(
             self.pool, mine, rnd, lambda c: self.global_weights, self.local_epochs, lambda c: self.previous_participants, on_client
         )
         x = self.global_weights

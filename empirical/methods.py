@@ -5,6 +5,14 @@ Every method is an ``nn.Module`` with
 - ``loss(batch, generator) -> (loss, metrics)``: a scalar tensor to minimise and a dict of
   floats for logging; ``batch`` is a float image tensor ``(B, C, H, W)`` (already
   normalised) or a sequence whose first item is one (labels are ignored);
+- ``prepare(batch, generator) -> prepared`` and ``loss_prepared(prepared) -> (loss, metric
+  tensors)``: the same loss split into its randomness and its maths. ``prepare`` makes every
+  draw (masks, augmented views) outside autograd and returns a tuple of tensors;
+  ``loss_prepared`` is a deterministic function of the parameters and those tensors, with
+  0-d tensor metrics (no host synchronisation), so it can run under ``torch.func``
+  transforms (:mod:`empirical.batched` vmaps it over clients). ``loss`` is exactly
+  ``loss_prepared(prepare(batch, generator))`` with the metrics read as floats, so the two
+  paths make the same draws by construction;
 - ``representation(batch, generator) -> (B, d)``: the embedding used for MAR alignment;
 - ``features(x) -> (B, d)``: the deterministic full-image feature used for evaluation.
 
@@ -14,7 +22,7 @@ same masks and views on CPU and CUDA.
 """
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -38,6 +46,9 @@ from .models import (
 
 __all__ = [
     "SSLMethod",
+    "Prepared",
+    "floats",
+    "mar_metrics",
     "MAE",
     "MaskedOutput",
     "SimSiam",
@@ -79,11 +90,28 @@ def _uniform(shape: tuple[int, ...], generator: torch.Generator, like: Tensor) -
     return u.to(device=like.device, dtype=like.dtype)
 
 
+Prepared = tuple[Tensor, ...]
+"""What :meth:`SSLMethod.prepare` returns: the batch's random draws (and whatever images the
+loss needs), every item a tensor whose first axis is the batch."""
+
+
+def floats(metrics: dict[str, Tensor]) -> dict[str, float]:
+    """0-d metric tensors as Python floats (one host read each)."""
+    return {k: float(v.detach()) for k, v in metrics.items()}
+
+
 class SSLMethod(nn.Module):
     """Interface shared by the methods (see the module docstring)."""
 
-    def loss(self, batch: Batch, generator: torch.Generator) -> tuple[Tensor, dict[str, float]]:
+    def prepare(self, batch: Batch, generator: torch.Generator) -> Prepared:
         raise NotImplementedError
+
+    def loss_prepared(self, prepared: Prepared) -> tuple[Tensor, dict[str, Tensor]]:
+        raise NotImplementedError
+
+    def loss(self, batch: Batch, generator: torch.Generator) -> tuple[Tensor, dict[str, float]]:
+        loss, metrics = self.loss_prepared(self.prepare(batch, generator))
+        return loss, floats(metrics)
 
     def representation(self, batch: Batch, generator: torch.Generator) -> Float[Tensor, "b d"]:
         raise NotImplementedError
@@ -245,11 +273,10 @@ class MAE(SSLMethod):
             t = (t - mean) / (var + 1e-6).sqrt()
         return t
 
-    def _encode(
-        self, x: Float[Tensor, "b c h w"], generator: torch.Generator
-    ) -> tuple[Tensor, Int[Tensor, "b k"], Float[Tensor, "b l"], Float[Tensor, "b d"]]:
-        """Mask and encode. Returns (encoder output, keep_idx, mask, pooled); the encoder output
-        is the visible tokens (B, K, D) for a ViT and the feature map (B, F, h, w) for a CNN."""
+    def prepare(self, batch: Batch, generator: torch.Generator) -> Prepared:
+        """``(x, keep_idx, mask)``: the images and their masks (:func:`random_masking`),
+        consuming exactly one (B, L) uniform draw from ``generator``."""
+        x = _images(batch)
         generator = _check_generator(generator)
         require(
             tuple(x.shape[1:]) == (self.in_chans, self.image_size, self.image_size),
@@ -257,16 +284,23 @@ class MAE(SSLMethod):
             f"images of shape (B, {self.in_chans}, {self.image_size}, {self.image_size})",
             tuple(x.shape),
         )
+        keep_idx, mask = random_masking(x.shape[0], self.num_patches, self.mask_ratio, generator, x.device)
+        return x, keep_idx, mask
+
+    def _encode(
+        self, x: Float[Tensor, "b c h w"], keep_idx: Int[Tensor, "b k"], mask: Float[Tensor, "b l"]
+    ) -> tuple[Tensor, Float[Tensor, "b d"]]:
+        """Encode the visible part. Returns (encoder output, pooled); the encoder output is the
+        visible tokens (B, K, D) for a ViT and the feature map (B, F, h, w) for a CNN."""
         b = x.shape[0]
-        keep_idx, mask = random_masking(b, self.num_patches, self.mask_ratio, generator, x.device)
         if isinstance(self.backbone, ViTEncoder):
             tokens = self.backbone(x, keep_idx)  # (B, K, D)
-            return tokens, keep_idx, mask, tokens.mean(dim=1)
+            return tokens, tokens.mean(dim=1)
         p, g = self.patch_size, self.grid
         pixel_mask = mask.to(x.dtype).reshape(b, 1, g, g)  # (B, 1, g, g)
         pixel_mask = pixel_mask.repeat_interleave(p, dim=2).repeat_interleave(p, dim=3)  # (B, 1, H, W)
         fmap = self.backbone.feature_map(x * (1.0 - pixel_mask))  # (B, F, h, w)
-        return fmap, keep_idx, mask, fmap.mean(dim=(2, 3))
+        return fmap, fmap.mean(dim=(2, 3))
 
     def _decode(self, enc: Tensor, keep_idx: Int[Tensor, "b k"]) -> Float[Tensor, "b l pd"]:
         b, n = enc.shape[0], self.num_patches
@@ -289,8 +323,12 @@ class MAE(SSLMethod):
 
     def forward_masked(self, batch: Batch, generator: torch.Generator) -> MaskedOutput:
         """One masked pass; consumes exactly one (B, L) uniform draw from ``generator``."""
-        x = _images(batch)
-        enc, keep_idx, mask, pooled = self._encode(x, generator)
+        return self.forward_prepared(self.prepare(batch, generator))
+
+    def forward_prepared(self, prepared: Prepared) -> MaskedOutput:
+        """The masked pass of :meth:`forward_masked` on drawn masks ``(x, keep_idx, mask)``."""
+        x, keep_idx, mask = prepared
+        enc, pooled = self._encode(x, keep_idx, mask)
         return MaskedOutput(pred=self._decode(enc, keep_idx), target=self.target(x), mask=mask, pooled=pooled)
 
     @staticmethod
@@ -299,14 +337,18 @@ class MAE(SSLMethod):
         err = (out.pred - out.target).pow(2).mean(dim=-1)  # (B, L)
         return (err * out.mask).sum() / out.mask.sum()
 
-    def loss(self, batch: Batch, generator: torch.Generator) -> tuple[Tensor, dict[str, float]]:
-        recon = self.reconstruction_loss(self.forward_masked(batch, generator))
-        value = float(recon.detach())
+    def loss_prepared(self, prepared: Prepared) -> tuple[Tensor, dict[str, Tensor]]:
+        recon = self.reconstruction_loss(self.forward_prepared(prepared))
+        value = recon.detach()
         return recon, {"loss": value, "recon": value}
 
     def representation(self, batch: Batch, generator: torch.Generator) -> Float[Tensor, "b d"]:
         """Pooled encoding of the visible part (no decoder pass); same draws as :meth:`loss`."""
-        return self._encode(_images(batch), generator)[3]
+        return self.representation_prepared(self.prepare(batch, generator))
+
+    def representation_prepared(self, prepared: Prepared) -> Float[Tensor, "b d"]:
+        """:meth:`representation` on drawn masks ``(x, keep_idx, mask)``."""
+        return self._encode(*prepared)[1]
 
     def features(self, x: Float[Tensor, "b c h w"]) -> Float[Tensor, "b d"]:
         return self.backbone.features(x)
@@ -469,22 +511,32 @@ class SimSiam(SSLMethod):
             nn.Linear(pred_dim, proj_dim),
         )
 
+    def prepare(self, batch: Batch, generator: torch.Generator) -> Prepared:
+        """``(v1, v2)``: two views of the batch, drawn in that order from ``generator``."""
+        x = _images(batch)
+        generator = _check_generator(generator)
+        with torch.no_grad():  # the views do not depend on the parameters
+            return augment(x, generator, self.augment_cfg), augment(x, generator, self.augment_cfg)
+
     def forward_views(
         self, batch: Batch, generator: torch.Generator
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """``(p1, p2, z1, z2)`` for two views drawn in that order from ``generator``."""
-        x = _images(batch)
-        v1, v2 = augment(x, generator, self.augment_cfg), augment(x, generator, self.augment_cfg)
+        return self.forward_prepared(self.prepare(batch, generator))
+
+    def forward_prepared(self, prepared: Prepared) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(p1, p2, z1, z2)`` of drawn views ``(v1, v2)``."""
+        v1, v2 = prepared
         z1 = self.projector(self.backbone.features(v1))  # (B, proj_dim)
         z2 = self.projector(self.backbone.features(v2))
         return self.predictor(z1), self.predictor(z2), z1, z2
 
-    def loss(self, batch: Batch, generator: torch.Generator) -> tuple[Tensor, dict[str, float]]:
-        p1, p2, z1, z2 = self.forward_views(batch, generator)
+    def loss_prepared(self, prepared: Prepared) -> tuple[Tensor, dict[str, Tensor]]:
+        p1, p2, z1, z2 = self.forward_prepared(prepared)
         loss = simsiam_loss(p1, p2, z1, z2)
         # Collapse monitor: per-dimension std of the normalised z, ~1/sqrt(proj_dim) if healthy, 0 if collapsed.
         z_std = F.normalize(z1.detach(), dim=-1).std(dim=0).mean()
-        return loss, {"loss": float(loss.detach()), "z_std": float(z_std)}
+        return loss, {"loss": loss.detach(), "z_std": z_std}
 
     def representation(self, batch: Batch, generator: torch.Generator) -> Float[Tensor, "b d"]:
         return self.backbone.features(augment(_images(batch), _check_generator(generator), self.augment_cfg))
@@ -535,11 +587,20 @@ class MAR(SSLMethod):
     def _z(self, pooled: Float[Tensor, "b d"]) -> Float[Tensor, "b e"]:
         return pooled if self.projector is None else self.projector(pooled)
 
+    def prepare(self, batch: Batch, generator: torch.Generator) -> Prepared:
+        """The MAE's masks, :meth:`MAE.prepare`."""
+        return self.mae.prepare(batch, generator)
+
     def local_representation(self, batch: Batch, generator: torch.Generator) -> Float[Tensor, "b e"]:
         """The z_i that :meth:`loss` aligns, for a fresh mask (encoder only, same draws as
         :meth:`loss`). Carries gradients unless called under ``torch.no_grad()``; detach it
         before sharing with the server or neighbours."""
-        return self._z(self.mae.representation(batch, generator))
+        return self.representation_prepared(self.prepare(batch, generator))
+
+    def representation_prepared(self, prepared: Prepared) -> Float[Tensor, "b e"]:
+        """:meth:`local_representation` on drawn masks (a reference model given the same
+        ``prepared`` as the loss sees the same masked batch)."""
+        return self._z(self.mae.representation_prepared(prepared))
 
     def representation(self, batch: Batch, generator: torch.Generator) -> Float[Tensor, "b e"]:
         return self.local_representation(batch, generator)
@@ -553,21 +614,38 @@ class MAR(SSLMethod):
     ) -> tuple[Tensor, dict[str, float]]:
         """Eq. 5 on one batch; plain MAE (same value, same draws) when ``z_global`` is None or γ = 0."""
         require(gamma >= 0, "gamma", ">= 0", gamma)
-        out = self.mae.forward_masked(batch, generator)
+        prepared = self.prepare(batch, generator)
+        aligned = z_global is not None and gamma != 0
+        loss, metrics = self.loss_prepared(prepared, z_global if aligned else None, gamma)
+        return loss, mar_metrics(metrics, float(gamma))
+
+    def loss_prepared(
+        self, prepared: Prepared, z_global: Float[Tensor, "bb e"] | None = None, gamma: float | Tensor = 0.0
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Eq. 5 on drawn masks: ``recon + γ · A-MMD`` when ``z_global`` is given (γ a float or
+        a 0-d tensor, used as is, even 0), else ``recon``. Metrics: ``recon``, ``loss`` and,
+        when aligned, ``a_mmd`` (tensors; :func:`mar_metrics` adds γ in :meth:`loss`'s order)."""
+        out = self.mae.forward_prepared(prepared)
         recon = MAE.reconstruction_loss(out)
-        metrics = {"recon": float(recon.detach()), "gamma": float(gamma)}
-        if z_global is None or gamma == 0:
-            metrics["loss"] = metrics["recon"]
-            return recon, metrics
+        if z_global is None:
+            return recon, {"recon": recon.detach(), "loss": recon.detach()}
         align = a_mmd(
             self._z(out.pooled), z_global.detach(), squared=self.squared, bandwidth_sample=self.bandwidth_sample
         )
         loss = recon + gamma * align
-        metrics.update(loss=float(loss.detach()), a_mmd=float(align.detach()))
-        return loss, metrics
+        return loss, {"recon": recon.detach(), "loss": loss.detach(), "a_mmd": align.detach()}
 
     def features(self, x: Float[Tensor, "b c h w"]) -> Float[Tensor, "b d"]:
         return self.mae.features(x)
+
+
+def mar_metrics(metrics: Mapping[str, Tensor | float], gamma: float) -> dict[str, float]:
+    """:meth:`MAR.loss_prepared`'s metrics as floats with the applied γ, in the order
+    ``recon, gamma, loss[, a_mmd]``."""
+    out = {"recon": float(metrics["recon"]), "gamma": float(gamma), "loss": float(metrics["loss"])}
+    if "a_mmd" in metrics:
+        out["a_mmd"] = float(metrics["a_mmd"])
+    return out
 
 
 # --------------------------------------------------------------------------- optimisers

@@ -15,7 +15,8 @@ run cut short still leaves what it measured):
    --backend torch --device cuda`` (a one-rank NCCL process group);
 4. ``throughput``: pre-training images/s of MAE on ViT-tiny (``model.vit_size=paper``) and on
    ResNet-18 (width 64), one model alone (batch 32 and 256), and one FL round of 20 clients
-   (the engine's sequential client loop: ``federation.batched_clients`` does not exist yet);
+   through the engine's sequential client loop and through its batched one
+   (``federation.batched_clients``, :mod:`empirical.batched`);
 5. ``linear_sweep``: one ``python -m linear_models.sweep --platform gpu`` point (gossip, MIM).
 
 ``--dry-run`` runs the same steps on the CPU with tiny sizes (gloo instead of NCCL, ``--platform
@@ -223,9 +224,10 @@ def _single_model(sz: Sizes, arch: str, method: str, batch: int) -> dict[str, An
             "images_per_s": round(sz.steps * batch / wall, 1), "parameters": n_params}
 
 
-def _fl_round(sz: Sizes, arch: str, method: str) -> dict[str, Any]:
+def _fl_round(sz: Sizes, arch: str, method: str, batched: bool = False) -> dict[str, Any]:
     """images/s of one full-participation FedAvg round of ``round_clients`` clients (round 1
-    after a warm-up round 0 on the GPU; round 0 in the dry run), the engine's client loop."""
+    after a warm-up round 0 on the GPU; round 0 in the dry run), the engine's sequential or
+    batched client loop."""
     from empirical import engine
 
     extra = {
@@ -236,6 +238,7 @@ def _fl_round(sz: Sizes, arch: str, method: str) -> dict[str, Any]:
         "federation.local_epochs": 1,
         "federation.client_fraction": 1.0,
         "optim.batch_size": sz.round_batch,
+        "federation.batched_clients": batched,
     }
     cfg = _cfg(sz, arch, method, extra)
     exp = engine.build(cfg)
@@ -249,7 +252,7 @@ def _fl_round(sz: Sizes, arch: str, method: str) -> dict[str, Any]:
     b = cfg.optim.batch_size
     return {
         "clients": sz.round_clients,
-        "client_loop": "sequential",
+        "client_loop": "batched" if batched else "sequential",
         "batch": b,
         "steps": report["steps"],
         "seconds": round(wall, 4),
@@ -264,6 +267,7 @@ def step_throughput(sz: Sizes) -> dict[str, Any]:
         out[label] = {
             "one_model": [_single_model(sz, arch, "mae", b) for b in sz.batches],
             f"fl_round_{sz.round_clients}_clients": _fl_round(sz, arch, "mae"),
+            f"batched_fl_round_{sz.round_clients}_clients": _fl_round(sz, arch, "mae", batched=True),
         }
         _log(f"throughput {label}: {json.dumps(out[label])}")
     return out
