@@ -1,6 +1,6 @@
 """python -m empirical.gamma_calibration: the scale of MAR's γ for the unbiased A-MMD estimator.
 
-    python -m empirical.gamma_calibration --preset replicate-grid --run mar-iid-fl --scale smoke
+    python -m empirical.gamma_calibration --preset replicate-grid --run mar-iid-fl --scale smoke --replicates 5
 
 Rule (written down in :data:`empirical.config.REPLICATE_GAMMA_MAX` and docs/empirical.md): γ_max
 is the power of 10 nearest to ρ = ‖∇ recon‖ / ‖∇ A-MMD‖, the ratio of the gradient norms of the
@@ -13,7 +13,14 @@ Procedure: from the run's initial weights, client 0 trains one local epoch of pl
 which makes its local model differ from the round's starting (global) model as it does during a
 round; then on ``--batches`` fresh batches of client 0 both gradients are taken, z̄ being the
 starting model's representation of the same masked batch (``method.global_repr =
-"global-encoder"``). Prints the norms, ρ and the rule's γ_max as JSON.
+"global-encoder"``). Both gradients come from the method's own Eq. 5 (``MAR.loss_prepared`` on
+the same drawn masks, at γ = 0 and γ = 1: ∇ A-MMD is their difference), so the calibration
+cannot drift from the loss it calibrates.
+
+Uncertainty: ``--replicates R`` repeats the procedure with ``run.seed`` and ``data.seed`` + r (as
+``empirical.run --replicates`` does) and gives log10 ρ as mean ± SE with its 95 % t interval. The
+rule's γ_max is DECIDED only when that interval stays within one rounding cell (k - ½, k + ½) of
+log10 ρ; otherwise the output says INCONCLUSIVE and names the two candidate values. Prints JSON.
 """
 
 from __future__ import annotations
@@ -30,18 +37,23 @@ import torch
 
 from empirical.clients import PURPOSE_STEP, epoch_batches, keyed_generator
 from empirical.config import SCALES, parse_overrides, resolve
-from empirical.methods import MAE, MAR
-from empirical.mmd import a_mmd
+from empirical.intervals import mean_interval
+from empirical.methods import MAR
+from empirical.run import replicate_runs
 from theory.errors import ParameterError, require
 
-__all__ = ["gradient_ratio", "gamma_max_rule", "main"]
+__all__ = ["gradient_ratio", "gamma_max_rule", "rule_over_replicates", "main"]
 
 _CALIBRATION_ROUND = 10_000  # a round index no training run reaches, so the draws are new ones
 
 
-def _grad_norm(loss: torch.Tensor, params: list[torch.nn.Parameter]) -> float:
-    grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-    return math.sqrt(sum(float(g.pow(2).sum()) for g in grads if g is not None))
+def _grads(loss: torch.Tensor, params: list[torch.nn.Parameter]) -> list[torch.Tensor]:
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
+
+
+def _norm(tensors: Sequence[torch.Tensor]) -> float:
+    return math.sqrt(sum(float(t.pow(2).sum()) for t in tensors))
 
 
 def gradient_ratio(cfg: Any, batches: int = 4, client: int = 0) -> dict[str, Any]:
@@ -71,12 +83,13 @@ def gradient_ratio(cfg: Any, batches: int = 4, client: int = 0) -> dict[str, Any
         g_ref.set_state(g.get_state())
         with torch.no_grad():
             z_bar = trainer.reference.local_representation(x, g_ref)
-        out = method.mae.forward_masked(x, g)
-        recon = MAE.reconstruction_loss(out)
-        align = a_mmd(method._z(out.pooled), z_bar, squared=method.squared, bandwidth_sample=method.bandwidth_sample)
-        recon_norms.append(_grad_norm(recon, params))
-        align_norms.append(_grad_norm(align, params))
-        aligns.append(float(align.detach()))
+        prepared = method.prepare(x, g)  # one draw of masks for both terms
+        recon, _ = method.loss_prepared(prepared, z_bar, 0.0)  # Eq. 5 at γ = 0: the reconstruction term
+        both, metrics = method.loss_prepared(prepared, z_bar, 1.0)  # at γ = 1: recon + A-MMD
+        g_recon, g_both = _grads(recon, params), _grads(both, params)
+        recon_norms.append(_norm(g_recon))
+        align_norms.append(_norm([b - r for b, r in zip(g_both, g_recon)]))
+        aligns.append(float(metrics["a_mmd"]))
     r, a = float(np.mean(recon_norms)), float(np.mean(align_norms))
     ratio = r / a if a > 0 else float("inf")
     return {
@@ -96,6 +109,27 @@ def gamma_max_rule(ratio: float) -> float:
     return float(10.0 ** round(math.log10(ratio)))
 
 
+def rule_over_replicates(ratios: Sequence[float], level: float = 0.95) -> dict[str, Any]:
+    """The γ_max rule from ρ measured on independent replicates: log10 ρ as mean ± SE [t interval];
+    DECIDED when the interval lies inside one rounding cell (k - ½, k + ½), else INCONCLUSIVE
+    (with one replicate there is no interval, so never DECIDED)."""
+    require(len(ratios) >= 1 and all(r > 0 and math.isfinite(r) for r in ratios), "ratios",
+            "finite numbers > 0", list(ratios))
+    iv = mean_interval([math.log10(r) for r in ratios], level)
+    k = round(iv.mean)
+    decided = iv.n >= 2 and k - 0.5 < iv.lo and iv.hi < k + 0.5
+    out: dict[str, Any] = {"log10_ratio": iv.to_dict(), "ratios": list(ratios), "gamma_max": float(10.0 ** k)}
+    if decided:
+        out["verdict"] = "DECIDED"
+    else:
+        lo_k, hi_k = (round(iv.lo), round(iv.hi)) if iv.n >= 2 else (k, k)
+        out["verdict"] = "INCONCLUSIVE"
+        out["candidates"] = sorted({float(10.0 ** j) for j in range(lo_k, hi_k + 1)} | {float(10.0 ** k)})
+        out["to_resolve"] = ("more replicates (--replicates): the interval of log10 ρ crosses a rounding boundary "
+                             "k ± 1/2" if iv.n >= 2 else "--replicates 2 or more: one replicate has no interval")
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m empirical.gamma_calibration", description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="replicate-grid")
@@ -103,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--scale", choices=SCALES, default="smoke")
     p.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE")
     p.add_argument("--batches", type=int, default=4)
+    p.add_argument("--replicates", type=int, default=1,
+                   help="independent replicates (run.seed and data.seed + r); the rule is DECIDED only beyond their noise")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     try:
@@ -113,8 +149,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         require(key is not None, "--run", "a run of the preset: " + ", ".join(k.split("/")[-1] for k in runs), args.run)
         require("iid" in args.run, "--run", "an IID cell (γ is never calibrated on skewed data)", args.run)
         assert key is not None
-        out = gradient_ratio(runs[key], args.batches)
-        print(json.dumps({"preset": args.preset, "run": args.run, "scale": args.scale, **out}, indent=2))
+        require(args.replicates >= 1, "--replicates", "an integer >= 1", args.replicates)
+        reps = replicate_runs({key: runs[key]}, args.replicates) if args.replicates > 1 else {key: runs[key]}
+        per_rep = []
+        for i, cfg in enumerate(reps.values()):
+            per_rep.append(gradient_ratio(cfg, args.batches))
+            print(f"replicate {i + 1}/{len(reps)}: ρ = {per_rep[-1]['ratio']:.4g}", file=sys.stderr, flush=True)
+        out = {"preset": args.preset, "run": args.run, "scale": args.scale, **per_rep[0],
+               "rule": rule_over_replicates([r["ratio"] for r in per_rep])}
+        if len(per_rep) > 1:
+            out["replicates"] = per_rep
+        print(json.dumps(out, indent=2))
     except ParameterError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
