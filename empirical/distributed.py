@@ -71,7 +71,6 @@ from theory.errors import ParameterError, require
 
 __all__ = [
     "DistContext",
-    "PeerFailure",
     "EXIT_PEER_LOST",
     "peer_lost_line",
     "report_lost_peer",
@@ -92,10 +91,6 @@ FAULT_ROUND_ENV = "DSSL_FAULT_AT_ROUND"
 FAULT_MODE_ENV = "DSSL_FAULT_MODE"
 
 T = TypeVar("T")
-
-
-class PeerFailure(RuntimeError):
-    """Another rank died or stopped answering; the run cannot continue."""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from empirical.seeds import numpy_rng
 from empirical.transport import InProcess, Transport
 from theory.errors import require
 
-__all__ = ["FedAvg", "sample_clients", "clients_per_round", "fedavg_weights", "weighted_average", "consensus_distance", "sq_dist_sum"]
+__all__ = ["FedAvg", "sample_clients", "clients_per_round", "fedavg_weights", "sq_dist_sum"]
 
 
 def clients_per_round(n_clients: int, fraction: float) -> int:
@@ -54,23 +54,11 @@ def fedavg_weights(sizes: np.ndarray, selected: Sequence[int]) -> np.ndarray:
     return s / s.sum()
 
 
-def weighted_average(stack: Float[Tensor, "k p"], weights: np.ndarray) -> Float[Tensor, " p"]:
-    """Σ_i w_i stack_i as one (1, K) @ (K, P) product."""
-    w = torch.as_tensor(np.asarray(weights), dtype=stack.dtype, device=stack.device)  # (K,)
-    return (w[None, :] @ stack)[0]  # (1, K) @ (K, P) -> (P,)
-
-
 def sq_dist_sum(rows: Float[Tensor, "k p"], mean: Float[Tensor, " p"]) -> Tensor:
     """Σ_i ‖x_i - x̄‖² in float64 (a 0-d tensor on ``mean``'s device; 0 for no rows)."""
     if rows.shape[0] == 0:
         return torch.zeros((), dtype=torch.float64, device=mean.device)
     return (rows - mean[None, :]).double().pow(2).sum()
-
-
-def consensus_distance(stack: Float[Tensor, "k p"]) -> float:
-    """sqrt((1/K) Σ_i ‖x_i - x̄‖²), x̄ the plain mean: the spread (drift) of K models."""
-    centred = stack - stack.mean(dim=0, keepdim=True)  # (K, P)
-    return float(centred.double().pow(2).sum(dim=1).mean().sqrt())
 
 
 class FedAvg:

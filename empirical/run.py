@@ -44,7 +44,7 @@ from tqdm import tqdm
 
 from empirical.checkpoint import append_jsonl, atomic_write_text, json_safe, load_checkpoint, load_run_config, save_checkpoint, write_jsonl
 from empirical.config import PRESETS, SCALES, ExperimentConfig, apply_overrides, config_diff, parse_overrides, resolve, to_dict
-from empirical.distributed import EXIT_PEER_LOST, DistContext, PeerFailure, agree, fault_point, report_lost_peer, setup, shielded, teardown
+from empirical.distributed import EXIT_PEER_LOST, DistContext, agree, fault_point, report_lost_peer, setup, shielded, teardown
 from empirical.engine import Experiment, build, run_round, summarise
 from theory.errors import ParameterError, require
 from theory.provenance import provenance
@@ -357,8 +357,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not ctx or ctx[0].is_writer:  # every rank raises the same error: say it once
             print(f"error: {err}", file=sys.stderr)
         return 2
-    except (PeerFailure, torch.distributed.DistError, RuntimeError) as err:
-        if not ctx or (not isinstance(err, (PeerFailure, torch.distributed.DistError)) and not _is_peer_error(err)):
+    except (torch.distributed.DistError, RuntimeError) as err:
+        if not ctx or (not isinstance(err, torch.distributed.DistError) and not _is_peer_error(err)):
             raise
         peer_lost = True  # leaving the group would wait on the lost peer: exit without it
         report_lost_peer(ctx[0], err)  # one line; the launcher's SIGTERM, if it comes now, is ignored
