@@ -27,9 +27,12 @@ def cor45_printed_check(ctx: Context) -> LevelResult:
     return printed_level.derivation_level(parts, "d s_Dec / d|Ā| < 0 on the printed forms")
 
 
-def _series(an: Analysis, level: str, method: str, cs: str, tops: list[Topology]) -> list[dict]:
+def _series(an: Analysis, level: str, method: str, cs: str, tops: list[Topology],
+            ctx: Context | None = None) -> list[dict]:
     out = []
-    for t in tops:
+    for i, t in enumerate(tops):
+        if ctx is not None:
+            ctx.progress(f"cor4.5 {level} {method}/{cs} d={an.cfg.d}", i, len(tops))
         s = sens(an, level, method, "decl", cs, topology=t)
         out.append({"graph": t.name, "mean_connectivity": t.mean_connectivity, **s.to_dict()})
     return out
@@ -54,14 +57,16 @@ def _monotone_verdict(series: list[dict]) -> tuple[Verdict, str]:
     if any(not r["well_posed"] for r in series):
         return Verdict.ILL_POSED, "some s not determined (tied subspace)"
     pts = sorted(series, key=lambda r: r["mean_connectivity"])
-    worst = 0.0
+    worst, pair = 0.0, (pts[0], pts[0])
     for a in pts:
         for b in pts:
-            if a["mean_connectivity"] < b["mean_connectivity"] - 1e-9:
-                worst = max(worst, b["s"] - a["s"])
+            if a["mean_connectivity"] < b["mean_connectivity"] - 1e-9 and b["s"] - a["s"] > worst:
+                worst, pair = b["s"] - a["s"], (a, b)
     drop = pts[0]["s"] - pts[-1]["s"]
     if worst > S_TOL:
-        return Verdict.FAILS, f"s increases by up to {worst:.3g} as |Ā| grows"
+        a, b = pair
+        return Verdict.FAILS, (f"s increases by up to {worst:.3g} as |Ā| grows (from {a['graph']}, |Ā|="
+                               f"{a['mean_connectivity']:.3g}, to {b['graph']}, |Ā|={b['mean_connectivity']:.3g})")
     span = f"|Ā|={pts[0]['mean_connectivity']:.3g} to {pts[-1]['mean_connectivity']:.3g}"
     if drop <= S_TOL:
         return Verdict.FAILS, f"s does not decrease (change {-drop:.3g} from {span})"
@@ -82,7 +87,7 @@ def cor45_level(ctx: Context, level: str) -> LevelResult:
             continue
         for method in ("MIM", "CL1", "CL2"):
             for cs in by_set:
-                series = _series(an, level, method, cs, tops)
+                series = _series(an, level, method, cs, tops, ctx)
                 v, why = _monotone_verdict(series)
                 by_set[cs].append(v)
                 ident = identification_of(an, level, [(method, "decl", t) for t in tops])
@@ -103,7 +108,7 @@ def cor45_level(ctx: Context, level: str) -> LevelResult:
             for method in ("MIM", "CL1", "CL2"):
                 for cs in by_set:
                     def margin(a: Analysis, method: str = method, cs: str = cs, tops: list = tops) -> limits.Margin:
-                        series = _series(a, "exact", method, cs, tops)
+                        series = _series(a, "exact", method, cs, tops, ctx)
                         if not all(r["well_posed"] for r in series):
                             return (-math.inf, math.inf)
                         m = _monotone_margin(series)
@@ -115,8 +120,10 @@ def cor45_level(ctx: Context, level: str) -> LevelResult:
                                                                    dense_note=limits.is_dense(an, method))
         readings = read_cells(cells, lambda k: k.endswith("/[c]"))
     reg = rows.get("regular/MIM/[N]") or next(iter(rows.values()))
-    summary = f"over [c]: {v.value}; over [N]: {verdicts['[N]'].value}; regular graphs, MIM over [N]: {reg['why']}"
-    numbers = {"by_coordinates": {k: x.value for k, x in verdicts.items()}, "cells": rows}
+    graph_set = an.graph_set()
+    summary = (f"over [c]: {v.value}; over [N]: {verdicts['[N]'].value}; taken {graph_set['text']}, each of the "
+               f"regular and irregular graphs in turn; regular graphs, MIM over [N]: {reg['why']}")
+    numbers = {"by_coordinates": {k: x.value for k, x in verdicts.items()}, "cells": rows, "graph_set": graph_set}
     if readings:
         numbers["readings"] = readings
         summary += f". Readings over [c]: at d {readings['at_d']}, as d grows {readings['as_d_grows']} ({readings['text']})"
