@@ -33,31 +33,41 @@ from theory.model import default_n_clients, paper_config  # noqa: E402
 from theory.threads import blas_threads  # noqa: E402
 from theory.verdict import Verdict  # noqa: E402
 
+COORDS = ("[c]", "[N]")
 
-def thm46_row(an: Analysis, method: str, cs: str, tops: list[graphs.Topology]) -> dict:
-    """Over ``tops``: graphs where s_Dec < s_Fed (FAILS), ILL-POSED ones, the worst margin and its graph."""
-    fed = an.sensitivity("exact", method, "fl", cs)
-    fails, ill, worst = 0, 0, None
+
+def method_rows(base: Analysis, method: str, tops: list[graphs.Topology]) -> list[dict]:
+    """For each coordinate set, over ``tops``: the graphs where s_Dec < s_Fed (Thm 4.6 FAILS), the
+    ILL-POSED ones, the worst margin s_Dec - s_Fed and its graph; and Cor 4.5's verdict over the
+    irregular ones. Each graph is computed on a copy of ``base``'s cache (the client X matrices and
+    the FL cells), dropped afterwards, so that memory does not grow with the number of graphs."""
+    fed = {cs: base.sensitivity("exact", method, "fl", cs) for cs in COORDS}
+    fails = dict.fromkeys(COORDS, 0)
+    ill = dict.fromkeys(COORDS, 0)
+    worst: dict[str, tuple[float, graphs.Topology]] = {}
+    series: dict[str, list[dict]] = {cs: [] for cs in COORDS}
     for i, t in enumerate(tops):
         if i % 50 == 0:
-            print(f"\r  d={an.cfg.d} {method}/{cs}: graph {i + 1}/{len(tops)}   ", end="", file=sys.stderr, flush=True)
-        dec = an.sensitivity("exact", method, "decl", cs, topology=t)
-        v = compare_intervals(dec.low, dec.high, fed.low, fed.high, strict=False)
-        fails += v is Verdict.FAILS
-        ill += v is Verdict.ILL_POSED
-        margin = dec.low - fed.high
-        if worst is None or margin < worst[0]:
-            worst = (margin, t)
-    assert worst is not None
-    return {"d": an.cfg.d, "method": method, "coords": cs, "graphs": len(tops), "fails": fails, "ill_posed": ill,
-            "worst_margin": worst[0], "worst_graph": worst[1].name, "worst_edges": [list(e) for e in worst[1].edges]}
-
-
-def cor45_row(an: Analysis, method: str, cs: str, tops: list[graphs.Topology]) -> dict:
-    series = [{"graph": t.name, "mean_connectivity": t.mean_connectivity,
-               **an.sensitivity("exact", method, "decl", cs, topology=t).to_dict()} for t in tops]
-    v, why = _monotone_verdict(series)
-    return {"d": an.cfg.d, "method": method, "coords": cs, "graphs": len(tops), "verdict": v.value, "why": why}
+            print(f"\r  d={base.cfg.d} {method}: graph {i + 1}/{len(tops)}   ", end="", file=sys.stderr, flush=True)
+        an = Analysis(base.cfg, base.topology, _cache=dict(base._cache))  # noqa: SLF001 - a throw-away copy
+        for cs in COORDS:
+            dec = an.sensitivity("exact", method, "decl", cs, topology=t)
+            v = compare_intervals(dec.low, dec.high, fed[cs].low, fed[cs].high, strict=False)
+            fails[cs] += v is Verdict.FAILS
+            ill[cs] += v is Verdict.ILL_POSED
+            margin = dec.low - fed[cs].high
+            if cs not in worst or margin < worst[cs][0]:
+                worst[cs] = (margin, t)
+            if not t.is_regular:
+                series[cs].append({"graph": t.name, "mean_connectivity": t.mean_connectivity, **dec.to_dict()})
+    rows = []
+    for cs in COORDS:
+        v, why = _monotone_verdict(series[cs])
+        rows.append({"d": base.cfg.d, "method": method, "coords": cs, "graphs": len(tops), "fails": fails[cs],
+                     "ill_posed": ill[cs], "worst_margin": worst[cs][0], "worst_graph": worst[cs][1].name,
+                     "worst_edges": [list(e) for e in worst[cs][1].edges],
+                     "cor45": {"graphs": len(series[cs]), "verdict": v.value, "why": why}})
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,17 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     ds = [int(x) for x in args.d.split(",") if x.strip()]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     tops = list(graphs.all_labelled_connected_graphs(args.N) if args.labelled else graphs.all_connected_graphs(args.N))
-    irregular = [t for t in tops if not t.is_regular]
     rows: list[dict] = []
     with blas_threads(1):
         for d in ds:
             t0 = time.perf_counter()
             an = Analysis(paper_config(d, n_clients=args.N), graphs.complete(args.N))
             for method in methods:
-                for cs in ("[c]", "[N]"):
-                    row = thm46_row(an, method, cs, tops)
-                    row["cor45"] = cor45_row(an, method, cs, irregular)
-                    rows.append(row)
+                rows.extend(method_rows(an, method, tops))
             elapsed = time.perf_counter() - t0
             for row in rows:
                 row.setdefault("seconds_for_d", round(elapsed, 1))

@@ -170,3 +170,15 @@ def test_verify_json_and_text_say_which_graphs(tmp_path, capsys):
         assert all(g.startswith("atlas:") for g in levels[lvl]["graph_set"]["graphs"])
         assert "over all 6 connected graphs on 4 nodes" in levels[lvl]["summary"]
     assert sum(r["name"].startswith("CL2/[N]/atlas:") for r in levels["sampled"]["decisions"]) == 6
+
+
+def test_explain_names_the_atlas_counterexample_and_reproduces_it_on_its_own(capsys):
+    assert main(["--d", str(D_SMALL), "--N", "6", "--no-sampled", "--limit-d-max", str(D_SMALL),
+                 "--graph-search", "exhaustive", "--explain", "thm4.6", "--width", "300"]) == 0
+    text = capsys.readouterr().out
+    line = next(ln for ln in text.splitlines() if "exact level, [N]:" in ln)
+    assert "graph atlas:99" in line
+    cmd = next(ln for ln in text.splitlines() if "reproduce:" in ln and "0-2,1-3,2-4,2-5,3-4,3-5" in ln)
+    # the counterexample is the run's own graph in the command, so no graph search is needed to see it
+    assert "--edges 0-2,1-3,2-4,2-5,3-4,3-5" in cmd and "--graph-search" not in cmd
+
