@@ -12,6 +12,8 @@ import independent_cl2  # tests/independent_cl2.py (tests/ is on sys.path under 
 import networkx as nx
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from theory import graphs
 from theory.analysis import Analysis
@@ -182,3 +184,17 @@ def test_explain_names_the_atlas_counterexample_and_reproduces_it_on_its_own(cap
     # the counterexample is the run's own graph in the command, so no graph search is needed to see it
     assert "--edges 0-2,1-3,2-4,2-5,3-4,3-5" in cmd and "--graph-search" not in cmd
 
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([2.5, 3.0, 3.0 + 1e-12, 3.5, 4.0]), st.floats(0, 1)), min_size=1, max_size=12))
+def test_largest_rise_is_the_pairwise_maximum(points):
+    # the one-pass rise of Cor 4.5 (needed for 853 graphs at N = 7) against every pair, ties in |Ā|
+    # (within 1e-9) not counting as "grows"
+    pts = sorted(({"mean_connectivity": a, "s": v} for a, v in points), key=lambda r: r["mean_connectivity"])
+    pairwise = max([0.0] + [b["s"] - a["s"] for a in pts for b in pts
+                            if a["mean_connectivity"] < b["mean_connectivity"] - 1e-9])
+    rise, a, b = cor45._largest_rise(pts, lambda r: r["s"])
+    assert rise == pairwise
+    if rise > 0:
+        assert b["s"] - a["s"] == rise and a["mean_connectivity"] < b["mean_connectivity"] - 1e-9

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 from .. import derivations
 from ..analysis import Analysis
@@ -38,17 +39,31 @@ def _series(an: Analysis, level: str, method: str, cs: str, tops: list[Topology]
     return out
 
 
+def _largest_rise(pts: list[dict], val: Callable[[dict], float]) -> tuple[float, dict, dict]:
+    """max(0, max of val(b) - val(a) over pairs with |Ā|_a < |Ā|_b - 1e-9) and that pair (the
+    first two points when nothing rises), for ``pts`` sorted by |Ā|: one pass with the running
+    minimum over the strictly lower |Ā| (O(K log K) in all; the K² pairs of an exhaustive graph
+    search on 7 nodes are 727 609 per series)."""
+    worst, pair = 0.0, (pts[0], pts[0])
+    low: dict | None = None  # the point of smallest val among those strictly below the current |Ā|
+    j = 0
+    for b in pts:
+        while j < len(pts) and pts[j]["mean_connectivity"] < b["mean_connectivity"] - 1e-9:
+            if low is None or val(pts[j]) < val(low):
+                low = pts[j]
+            j += 1
+        if low is not None and val(b) - val(low) > worst:
+            worst, pair = val(b) - val(low), (low, b)
+    return worst, pair[0], pair[1]
+
+
 def _monotone_margin(series: list[dict]) -> float:
     """min(S_TOL - largest increase, total drop - S_TOL): > 0 iff s decreases as |Ā| grows (the
     margin of :func:`_monotone_verdict`, from the lower ends of ILL-POSED intervals)."""
     key = "s" if all(r["well_posed"] for r in series) else None
     pts = sorted(series, key=lambda r: r["mean_connectivity"])
     val = (lambda r: r[key]) if key else (lambda r: r["s_interval"][0])
-    worst = 0.0
-    for a in pts:
-        for b in pts:
-            if a["mean_connectivity"] < b["mean_connectivity"] - 1e-9:
-                worst = max(worst, val(b) - val(a))
+    worst = _largest_rise(pts, val)[0]
     return min(S_TOL - worst, val(pts[0]) - val(pts[-1]) - S_TOL)
 
 
@@ -57,14 +72,9 @@ def _monotone_verdict(series: list[dict]) -> tuple[Verdict, str]:
     if any(not r["well_posed"] for r in series):
         return Verdict.ILL_POSED, "some s not determined (tied subspace)"
     pts = sorted(series, key=lambda r: r["mean_connectivity"])
-    worst, pair = 0.0, (pts[0], pts[0])
-    for a in pts:
-        for b in pts:
-            if a["mean_connectivity"] < b["mean_connectivity"] - 1e-9 and b["s"] - a["s"] > worst:
-                worst, pair = b["s"] - a["s"], (a, b)
+    worst, a, b = _largest_rise(pts, lambda r: r["s"])
     drop = pts[0]["s"] - pts[-1]["s"]
     if worst > S_TOL:
-        a, b = pair
         return Verdict.FAILS, (f"s increases by up to {worst:.3g} as |Ā| grows (from {a['graph']}, |Ā|="
                                f"{a['mean_connectivity']:.3g}, to {b['graph']}, |Ā|={b['mean_connectivity']:.3g})")
     span = f"|Ā|={pts[0]['mean_connectivity']:.3g} to {pts[-1]['mean_connectivity']:.3g}"
