@@ -198,3 +198,14 @@ def test_largest_rise_is_the_pairwise_maximum(points):
     assert rise == pairwise
     if rise > 0:
         assert b["s"] - a["s"] == rise and a["mean_connectivity"] < b["mean_connectivity"] - 1e-9
+
+
+def test_cor45_population_of_many_graphs_is_an_envelope():
+    # a tied sampled margin over 107 graphs reports the envelope of the exact s, not 107 intervals
+    an = _ctx("exhaustive").analysis
+    tops = an.graph_family["irregular"]
+    pop = cor45._population(an, "CL1", "[c]", tops)
+    ivs = [[s.low, s.high] for s in (an.sensitivity("exact", "CL1", "decl", "[c]", topology=t) for t in tops)]
+    assert pop == {"s_envelope": [min(i[0] for i in ivs), max(i[1] for i in ivs)], "graphs": 107}
+    few = cor45._population(an, "CL1", "[c]", tops[:cor45.MAX_LISTED])
+    assert few == {"s": ivs[:cor45.MAX_LISTED]}

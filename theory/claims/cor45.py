@@ -83,6 +83,19 @@ def _monotone_verdict(series: list[dict]) -> tuple[Verdict, str]:
     return Verdict.HOLDS, f"s falls by {drop:.3g} from {span}"
 
 
+# above this many graphs a tied sampled margin reports the envelope of the exact s intervals, not each
+MAX_LISTED = 8
+
+
+def _population(an: Analysis, method: str, cs: str, tops: list[Topology]) -> dict:
+    """The exact s of a population tie's cells: each graph's interval, or over more than MAX_LISTED
+    graphs (an exhaustive search) their envelope and count."""
+    ivs = [interval(sens(an, "exact", method, "decl", cs, topology=t)) for t in tops]
+    if len(ivs) <= MAX_LISTED:
+        return {"s": ivs}
+    return {"s_envelope": [min(i[0] for i in ivs), max(i[1] for i in ivs)], "graphs": len(ivs)}
+
+
 @claim('cor4.5',
        'Cor 4.5: in DecL, s decreases as the average connectivity |Ā| grows.',
        order=180, printed=cor45_printed_check)
@@ -101,8 +114,7 @@ def cor45_level(ctx: Context, level: str) -> LevelResult:
                 v, why = _monotone_verdict(series)
                 by_set[cs].append(v)
                 ident = identification_of(an, level, [(method, "decl", t) for t in tops])
-                pop = ({"s": [interval(sens(an, "exact", method, "decl", cs, topology=t)) for t in tops]}
-                       if ident is not None and ident.status == "tie" else {})
+                pop = (_population(an, method, cs, tops) if ident is not None and ident.status == "tie" else {})
                 decs.append(Decision(f"{family}/{method}/{cs}", _monotone_margin(series),
                                      "min(-largest rise, drop) of s over |Ā|", None, group=cs,
                                      headline=cs == "[c]", identification=ident, population=pop))
