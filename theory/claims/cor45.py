@@ -75,8 +75,9 @@ def _monotone_verdict(series: list[dict]) -> tuple[Verdict, str]:
     worst, a, b = _largest_rise(pts, lambda r: r["s"])
     drop = pts[0]["s"] - pts[-1]["s"]
     if worst > S_TOL:
-        return Verdict.FAILS, (f"s increases by up to {worst:.3g} as |Ā| grows (from {a['graph']}, |Ā|="
-                               f"{a['mean_connectivity']:.3g}, to {b['graph']}, |Ā|={b['mean_connectivity']:.3g})")
+        return Verdict.FAILS, (f"s increases by up to {worst:.3g} as |Ā| grows (from {a.get('graph', 'a graph')}, |Ā|="
+                               f"{a['mean_connectivity']:.3g}, to {b.get('graph', 'a graph')}, "
+                               f"|Ā|={b['mean_connectivity']:.3g})")
     span = f"|Ā|={pts[0]['mean_connectivity']:.3g} to {pts[-1]['mean_connectivity']:.3g}"
     if drop <= S_TOL:
         return Verdict.FAILS, f"s does not decrease (change {-drop:.3g} from {span})"
