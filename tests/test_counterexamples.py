@@ -7,9 +7,10 @@ independent computation written in this file.
 
 from __future__ import annotations
 
-import itertools
+import functools
 import math
 
+import independent_cl2  # tests/independent_cl2.py (tests/ is on sys.path under pytest)
 import numpy as np
 import pytest
 
@@ -53,37 +54,14 @@ def test_fl_mim_rv_is_uniform_one_over_n_on_class_axes(ctx):
 
 
 def _independent_cl2_sensitivity(weights: np.ndarray) -> tuple[float, float]:
-    """s over [c] of the minimiser of Σ_j w_j X_j^C' at the paper's defaults, from scratch.
+    """s over [c] of the minimiser of Σ_j w_j X_j^C' at the paper's defaults (d = 512), from
+    scratch (tests/independent_cl2.py). Returns (s, relative eigengap at the cut)."""
+    return independent_cl2.sensitivity(_CL2_X512(), weights, 12, range(12))
 
-    An independent code path, written here: M_i by enumerating the 2^(N-1) patterns of q and
-    both frequent classes (no closed form), the rare class on axis h_i = 2((i+1) mod N), the blur
-    H built densely, X_i = ½(H M_i + M_i Hᵀ), one plain dense eigh of the 512 x 512 aggregate,
-    r_k = Σ_{j<c} v_jk² over the top c eigenvectors. Returns (s, relative eigengap at the cut).
-    """
-    d, n, c = 512, 6, 12
-    tau, mu = d**0.2, d**-0.2
-    n_f, n_r = d, math.ceil(math.sqrt(d))
-    pi_f, pi_r = n_f / (2 * n_f + n_r), n_r / (2 * n_f + n_r)
-    h = 0.5 * np.eye(d) + 0.25 * (np.eye(d, k=1) + np.eye(d, k=-1))
-    h[0, d - 1] = h[d - 1, 0] = 0.25
-    x = np.zeros((d, d))
-    for i in range(n):
-        m = mu**2 * np.eye(d)
-        others = [k for k in range(n) if k != i]
-        for q in itertools.product((0.0, 1.0), repeat=n - 1):
-            for sign in (1.0, -1.0):
-                u = np.zeros(d)
-                u[i] = sign
-                u[others] = -tau * np.asarray(q)
-                m += pi_f / 2 ** (n - 1) * np.outer(u, u)
-        rare = 2 * ((i + 1) % n)
-        m[rare, rare] += pi_r
-        x += weights[i] * 0.5 * (h @ m + m @ h.T)
-    vals, vecs = np.linalg.eigh(x)
-    vals, vecs = vals[::-1], vecs[:, ::-1]
-    assert vals[c - 1] > 0
-    r = np.sum(vecs[:, :c] ** 2, axis=1)
-    return float(r[:c].max() - r[:c].min()), float((vals[c - 1] - vals[c]) / vals[0])
+
+@functools.cache
+def _CL2_X512() -> list[np.ndarray]:
+    return independent_cl2.cl2_client_x(512, 6)
 
 
 def test_thm46_counterexample_on_the_path_graph(ctx):

@@ -52,6 +52,10 @@ _T = TypeVar("_T")
 # structured solver everywhere (tests/test_verify_structured.py does).
 DENSE_CROSSOVER_D = 1024
 COORDINATE_SETS: tuple[str, ...] = ("[c]", "[N]", "rare")
+# The graphs the claims over many graphs (Cor 4.5, Thm 4.6, Eqs. 29-30) range over: "family",
+# a few seeded graphs per |Ā| (:meth:`Analysis.graph_family`), or "exhaustive", every connected
+# graph on N <= graphs.ATLAS_MAX_N nodes up to isomorphism (graphs.all_connected_graphs).
+GRAPH_SEARCHES: tuple[str, ...] = ("family", "exhaustive")
 
 
 def _weights_key(w: np.ndarray) -> bytes:
@@ -75,10 +79,16 @@ class Analysis:
     config_at: Callable[[int], NonIIDModelConfig] | None = None
     replicate: int = 0
     _cache: dict = field(default_factory=dict, repr=False)
+    graph_search: str = "family"
 
     def __post_init__(self) -> None:
         require(self.topology.n == self.cfg.n_clients, "topology",
                 f"a graph on N={self.cfg.n_clients} clients", self.topology.n)
+        require(self.graph_search in GRAPH_SEARCHES, "graph_search", f"one of {GRAPH_SEARCHES}", self.graph_search)
+        if self.graph_search == "exhaustive":
+            require(self.cfg.n_clients <= graphs.ATLAS_MAX_N, "graph_search",
+                    f"'family' when N > {graphs.ATLAS_MAX_N} ('exhaustive' needs N in [2, {graphs.ATLAS_MAX_N}], "
+                    f"N = {self.cfg.n_clients} here)", self.graph_search)
 
     # ---- data ---------------------------------------------------------------
     @property
@@ -98,7 +108,8 @@ class Analysis:
         """The same study on replicate ``replicate`` of the sampled data (exact quantities shared)."""
         if replicate == self.replicate:
             return self
-        return Analysis(self.cfg, self.topology, self.seed, self.rtol, self.config_at, replicate, self._cache)
+        return Analysis(self.cfg, self.topology, self.seed, self.rtol, self.config_at, replicate, self._cache,
+                        graph_search=self.graph_search)
 
     def forget_replicate(self, replicate: int) -> None:
         """Drop the cached sampled quantities of one replicate (here and at the other dimensions)."""
@@ -260,8 +271,35 @@ class Analysis:
     # ---- graph families for Cor 4.5 and Thm 4.6 ------------------------------
     @property
     def graph_family(self) -> dict[str, list[graphs.Topology]]:
-        """Regular graphs (ring up to complete) and irregular graphs of increasing |Ā| (shared by replicates)."""
+        """The graphs of the claims over many graphs, as {"regular": [...], "irregular": [...]}
+        (shared by replicates): with ``graph_search="family"`` the regular graphs (ring up to
+        complete) and irregular graphs of increasing |Ā|, some of them drawn from the seed; with
+        "exhaustive" every connected graph on N nodes up to isomorphism, split by regularity."""
+        if self.graph_search == "exhaustive":
+            return self._memo(("graph_family", "exhaustive"), self._exhaustive_family)
         return self._memo(("graph_family",), self._graph_family)
+
+    def _exhaustive_family(self) -> dict[str, list[graphs.Topology]]:
+        every = graphs.all_connected_graphs(self.cfg.n_clients)
+        return {"regular": [t for t in every if t.is_regular], "irregular": [t for t in every if not t.is_regular]}
+
+    def graph_set(self, with_run_graph: bool = False) -> dict[str, object]:
+        """Over which graphs a claim over :attr:`graph_family` took its verdict, for the report:
+        ``search``, ``count`` (graphs of the set), ``text`` (the words the summaries use) and
+        ``graphs`` (their names); ``with_run_graph`` when the run's own graph is checked too."""
+        n = self.cfg.n_clients
+        tops = [t for ts in self.graph_family.values() for t in ts]
+        lead = "on the run's graph and " if with_run_graph else ""
+        if self.graph_search == "exhaustive":
+            text = (f"{lead}over all {len(tops)} connected graphs on {n} nodes (up to isomorphism, one labelling "
+                    "each: networkx's graph atlas)")
+        else:
+            if n <= graphs.ATLAS_MAX_N:
+                every = f"--graph-search exhaustive covers all {len(graphs.all_connected_graphs(n))} connected graphs on {n} nodes"
+            else:
+                every = f"--graph-search exhaustive covers all connected graphs only for N <= {graphs.ATLAS_MAX_N}"
+            text = f"{lead}over the {len(tops)} graphs of the drawn family (seeded; {every})"
+        return {"search": self.graph_search, "count": len(tops), "text": text, "graphs": [t.name for t in tops]}
 
     def _graph_family(self) -> dict[str, list[graphs.Topology]]:
         n = self.cfg.n_clients
@@ -295,7 +333,8 @@ class Analysis:
         cfg = self.config_at(d)
         require(cfg.n_clients == self.cfg.n_clients, "config_at", "a factory that keeps N fixed", cfg.n_clients)
         key = ("at", d)
-        base = self._memo(key, lambda: Analysis(cfg, self.topology, self.seed, self.rtol, self.config_at))
+        base = self._memo(key, lambda: Analysis(cfg, self.topology, self.seed, self.rtol, self.config_at,
+                                                graph_search=self.graph_search))
         return base.with_replicate(self.replicate)
 
 

@@ -170,10 +170,11 @@ def _without(argv: Sequence[str], flags: Sequence[str]) -> list[str]:
 def command(argv: Sequence[str], cid: str, graph: str | None = None, edges: Sequence[Sequence[int]] | None = None,
             sampled: bool = True) -> str:
     """The ``python -m theory.verify`` line that recomputes claim ``cid`` with its cell on ``graph``
-    as the run's own graph; ``sampled=False`` skips the sampled level (an exact-level cell)."""
+    as the run's own graph; ``sampled=False`` skips the sampled level (an exact-level cell). The run's
+    own graph is checked under any ``--graph-search``, so the command leaves that option out."""
     base = list(argv)
     if graph is not None:
-        base = _without(base, ("--topology", "--abar", "--edges")) + _graph_flags(graph, edges)
+        base = _without(base, ("--topology", "--abar", "--edges", "--graph-search")) + _graph_flags(graph, edges)
     if not sampled and "--no-sampled" not in base:
         base.append("--no-sampled")
     return shlex.join(["python", "-m", "theory.verify", *base, "--explain", cid])

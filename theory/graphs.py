@@ -36,7 +36,7 @@ Deviations and readings:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Iterable
 
 import networkx as nx
@@ -49,9 +49,9 @@ from .errors import ParameterError, require
 
 MIXING_RULES: tuple[str, ...] = ("uniform", "data-size", "metropolis")
 GRAPH_KINDS: tuple[str, ...] = ("random", "regular")
-GRAPH_KEYS: tuple[str, ...] = ("regular", "er", "er-abar", "abar", "abar-regular", "edges")
-GRAPH_SPECS = ("'complete', 'ring', 'path', 'star', 'regular:K', 'er:Q', 'er-abar:A', 'abar:A', 'abar-regular:A' "
-               "or 'edges:I-J,...'")
+GRAPH_KEYS: tuple[str, ...] = ("regular", "er", "er-abar", "abar", "abar-regular", "edges", "atlas")
+GRAPH_SPECS = ("'complete', 'ring', 'path', 'star', 'regular:K', 'er:Q', 'er-abar:A', 'abar:A', 'abar-regular:A', "
+               "'atlas:I' or 'edges:I-J,...'")
 GRAPH_FAMILIES: tuple[str, ...] = ("complete", "ring", "path", "star", "regular", "er", "abar", "abar-regular")
 DEFAULT_MAX_TRIES = 1000
 STOCHASTIC_ATOL = 1e-10
@@ -345,6 +345,77 @@ def with_mean_connectivity(
     return Topology(adj, name)
 
 
+# ---- every connected graph on a few nodes (networkx's graph atlas) -----------------
+
+# The atlas (An Atlas of Graphs, Read & Wilson 1998, as ``networkx.graph_atlas_g``) lists every
+# graph on 0..7 nodes up to isomorphism, with one labelling each (nodes 0..n-1).
+ATLAS_MAX_N = 7
+
+
+@cache
+def _atlas() -> tuple[nx.Graph, ...]:
+    from networkx.generators.atlas import graph_atlas_g
+
+    return tuple(graph_atlas_g())
+
+
+def atlas_graph(index: int, n: int | None = None, *, param: str = "graph") -> Topology:
+    """Graph ``index`` of networkx's graph atlas as a :class:`Topology` named ``atlas:<index>``,
+    with the atlas's labelling (nodes 0..n-1). It must be connected, on ``n`` nodes when given."""
+    atlas = _atlas()
+    require(isinstance(index, (int, np.integer)) and not isinstance(index, bool) and 0 <= index < len(atlas),
+            param, f"'atlas:I' with I an index of networkx's graph atlas in [0, {len(atlas) - 1}]", index)
+    g = atlas[int(index)]
+    size = g.number_of_nodes()
+    if n is not None:
+        require(size == n, param, f"an atlas graph on N = {n} nodes (atlas:{index} has {size})", f"atlas:{index}")
+    require(size >= 2 and nx.is_connected(g), param, "a connected atlas graph on >= 2 nodes", f"atlas:{index}")
+    return from_edges(size, [(int(i), int(j)) for i, j in g.edges()], name=f"atlas:{int(index)}")
+
+
+def all_connected_graphs(n: int) -> tuple[Topology, ...]:
+    """Every connected graph on ``n`` nodes up to isomorphism, one labelling each (networkx's
+    graph atlas, :func:`atlas_graph`), in atlas order: 1, 2, 6, 21, 112, 853 graphs for
+    n = 2..7. Raises ParameterError("N", ...) for n > ``ATLAS_MAX_N`` (the atlas stops at 7 nodes).
+
+    "Up to isomorphism" covers a claim only when the clients are exchangeable; in the model of
+    ``theory.model`` they are not (client i's rare axis is tied to its index), so a relabelled
+    graph can give another s: these are one labelling of each shape, not every labelled graph
+    (:func:`all_labelled_connected_graphs`)."""
+    require(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and 2 <= n <= ATLAS_MAX_N, "N",
+            f"an integer in [2, {ATLAS_MAX_N}] (networkx's graph atlas lists the graphs on at most "
+            f"{ATLAS_MAX_N} nodes)", n)
+    return _connected_atlas(int(n))
+
+
+@cache
+def _connected_atlas(n: int) -> tuple[Topology, ...]:
+    return tuple(atlas_graph(i) for i, g in enumerate(_atlas())
+                 if g.number_of_nodes() == n and nx.is_connected(g))
+
+
+LABELLED_MAX_N = 6
+
+
+def all_labelled_connected_graphs(n: int) -> tuple[Topology, ...]:
+    """Every connected graph on the labelled nodes 0..n-1 (1, 4, 38, 728, 26704 for n = 2..6),
+    named ``labelled:<mask>`` by the bit mask of their edges in ``numpy.triu_indices`` order.
+    Raises ParameterError("N", ...) for n > ``LABELLED_MAX_N`` (1 866 256 graphs at n = 7)."""
+    require(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and 2 <= n <= LABELLED_MAX_N, "N",
+            f"an integer in [2, {LABELLED_MAX_N}] (there are 1866256 labelled connected graphs on 7 nodes)", n)
+    n = int(n)
+    rows, cols = np.triu_indices(n, k=1)
+    bits = (np.arange(1 << rows.size)[:, None] >> np.arange(rows.size)[None, :]) & 1  # (2^P, P)
+    out = []
+    for mask, keep in enumerate(bits.astype(bool)):
+        adj = np.zeros((n, n), dtype=bool)
+        adj[rows[keep], cols[keep]] = True
+        adj |= adj.T
+        if adj.any(axis=1).all() and _n_components(adj) == 1:
+            out.append(Topology(adj, f"labelled:{mask}"))
+    return tuple(out)
+
+
 def _edge_list(text: str, n: int, param: str) -> list[tuple[int, int]]:
     allowed = f"'edges:' and a comma list of edges I-J between clients 0..{n - 1} (N = {n})"
     pairs = []
@@ -371,6 +442,7 @@ def parse_graph(spec: str, n: int, seed: int = 0, *, param: str = "graph") -> To
     abar:A              a random connected graph with |Ā| = A (:func:`with_mean_connectivity`)
     abar-regular:A      a (A - 1)-regular graph, |Ā| = A exactly
     edges:I-J,K-L,...   exactly these edges (connected, on all N clients)
+    atlas:I             graph I of networkx's graph atlas, its labelling (:func:`atlas_graph`)
     ==================  ===============================================================
 
     Random graphs are drawn with ``seed``. A spec outside this list, or a value out of range,
@@ -391,6 +463,9 @@ def parse_graph(spec: str, n: int, seed: int = 0, *, param: str = "graph") -> To
             if exc.name == param:
                 raise
             raise ParameterError(param, f"a connected graph on all N = {n} clients ({exc})", spec) from None
+    if key == "atlas":
+        require(arg.strip().isdigit(), param, f"'atlas:' followed by an atlas index (one of {GRAPH_SPECS})", spec)
+        return atlas_graph(int(arg), n, param=param)
     try:
         value = int(arg) if key == "regular" else float(arg)
     except ValueError:

@@ -18,6 +18,7 @@ def report_dict(ctx: Context, results: Sequence[ClaimResult], elapsed_s: float) 
         "topology": top.name,
         "mean_connectivity": top.mean_connectivity,
         "edges": [list(e) for e in top.edges],
+        "graph_search": ctx.analysis.graph_search,
         "constants": dict(ctx.constants),
         "exact_grid": list(ctx.exact_grid),
         "sampled_grid": list(ctx.sampled_grid),
@@ -71,7 +72,8 @@ def render_text(report: dict[str, Any], summary_only: bool = False, width: int =
         *wrap(f"d={p['d']} N={p['N']} c={p['c']} p={p['p']} tau={p['tau']:.4g} mu={p['mu']:.4g} "
               f"|D_i|={p['samples_per_client']} q={p['q_mode']} rare axes={p['rare_axes']} H={p['augmentation']} "
               f"seed={p['seed']}", width, 2, first=""),
-        *wrap(f"graph: {p['topology']} |Ā|={p['mean_connectivity']:.4g}   revision {p['git_revision']}   "
+        *wrap(f"graph: {p['topology']} |Ā|={p['mean_connectivity']:.4g}   graph search: "
+              f"{p.get('graph_search', 'family')}   revision {p['git_revision']}   "
               f"{p['elapsed_s']:.1f} s", width, 2, first=""),
         *wrap(f"sampled level: R={p['replicates']} independent replicates, mean ± SE; HOLDS/FAILS only beyond "
               f"k={p['k']:g} SE, else INCONCLUSIVE" if p.get("sampled") else "sampled level: skipped", width, 2, first=""),

@@ -25,7 +25,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from typing import Any, Sequence
 
 from . import graphs
-from .analysis import Analysis
+from .analysis import GRAPH_SEARCHES, Analysis
 from .claims.common import doubling_grid
 from .claims.context import Context
 from .claims.registry import aggregate_replicates, claim_ids, run_claims, run_replicate, with_sampled
@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--edges", default=None, metavar="I-J,...",
                    help="the DecL graph as an explicit edge list on clients 0..N-1, e.g. 0-1,1-2,2-3 (replaces "
                         "--topology; the reproducing commands of --explain use it for randomly drawn graphs)")
+    g.add_argument("--graph-search", choices=GRAPH_SEARCHES, default="family",
+                   help="the graphs Cor 4.5, Thm 4.6 and Eqs. 29-30 range over besides the run's graph: family (a few "
+                        "regular, path, star and seeded random graphs; default) or exhaustive (every connected graph on "
+                        f"N <= {graphs.ATLAS_MAX_N} nodes up to isomorphism, from networkx's graph atlas: 112 at N = 6; "
+                        "one labelling each)")
     p.add_argument("--seed", type=int, default=0, help="seed of the model, the graph and the sampled data (default 0)")
     p.add_argument("--const", action="append", default=[], metavar="NAME=VALUE",
                    help="value of a hidden constant of the printed bounds: C_M, C_C (O-terms), K_M, K_C (Θ-terms); "
@@ -162,6 +167,11 @@ def topology_from_args(args: argparse.Namespace, n: int) -> graphs.Topology:
 
 def make_context(args: argparse.Namespace) -> Context:
     cfg = build_config(args)
+    require(args.graph_search != "exhaustive" or cfg.n_clients <= graphs.ATLAS_MAX_N, "--graph-search",
+            f"'family' when N > {graphs.ATLAS_MAX_N}: 'exhaustive' needs --N in [2, {graphs.ATLAS_MAX_N}] (networkx's "
+            f"graph atlas stops at {graphs.ATLAS_MAX_N} nodes; pass a smaller --N, or a --d whose default N is <= "
+            f"{graphs.ATLAS_MAX_N})",
+            f"exhaustive with N = {cfg.n_clients}")
     top = topology_from_args(args, cfg.n_clients)
     fixed_n = cfg.n_clients
 
@@ -174,7 +184,7 @@ def make_context(args: argparse.Namespace) -> Context:
                 f"large enough that |D_i| = 2 n_frequent + n_rare >= c = {cfg.c} for the sampled level "
                 "(or pass --no-sampled)", cfg.n_frequent)
     check_size(args, cfg)
-    an = Analysis(cfg, top, seed=args.seed, config_at=config_at)
+    an = Analysis(cfg, top, seed=args.seed, config_at=config_at, graph_search=args.graph_search)
     d = cfg.d
     stats = Settings(args.replicates, args.k)
     lim_max = LIMIT_FACTOR * d if args.limit_d_max is None else args.limit_d_max
@@ -194,6 +204,7 @@ def make_context(args: argparse.Namespace) -> Context:
         stats=stats,
         limit_d_max=lim_max,
         limit_dense_d_max=dense_max,
+        tick=GraphTicker() if args.graph_search == "exhaustive" and not args.quiet and sys.stderr.isatty() else None,
     )
 
 
@@ -283,6 +294,20 @@ class Progress:
             print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
 
 
+class GraphTicker:
+    """Progress inside a claim that ranges over many graphs (``--graph-search exhaustive``): one
+    overwritten line on stderr, at most every ``every_s`` seconds."""
+
+    def __init__(self, every_s: float = 0.5) -> None:
+        self.every_s, self.last = every_s, time.perf_counter()
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - self.last >= self.every_s:
+            self.last = now
+            print(f"\r  {what}: graph {done + 1}/{total}" + " " * 10, end="", file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -347,6 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .training import trained_checks  # optional: needs jax
             results = trained_checks(ctx, results)
     progress.close()
+    if ctx.tick is not None:
+        print("\r" + " " * 79 + "\r", end="", file=sys.stderr, flush=True)
     elapsed = time.perf_counter() - t0
     report = report_dict(ctx, results, elapsed)
     run_argv = options_argv(args, vars(parser.parse_args([])),

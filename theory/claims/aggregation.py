@@ -126,10 +126,11 @@ def eq29_level(ctx: Context, level: str) -> LevelResult:
     own = rows[0]
     worst = max(rows, key=lambda r: abs(r["difference"]))
     v = Verdict.HOLDS if abs(own["difference"]) <= 1e-12 else Verdict.FAILS
+    graph_set = an.graph_set(with_run_graph=True)
     summary = (f"on {own['graph']}: (1/N)Σ1/|A_i| = {own['mean_inverse_connectivity']:.4g} vs 1/|Ā| = "
                f"{own['inverse_mean_connectivity']:.4g} (printed: |Ā| = {own['printed_rhs_|Abar|']:.4g}); largest gap "
-               f"{worst['difference']:.3g} on {worst['graph']}")
-    return LevelResult(v, summary, {"graphs": rows})
+               f"{worst['difference']:.3g} on {worst['graph']}; taken {graph_set['text']}")
+    return LevelResult(v, summary, {"graphs": rows, "graph_set": graph_set})
 
 
 # --------------------------------------------------------------------------- eq36-37

@@ -36,6 +36,11 @@ def read_cells(cells: dict[str, dict], headline: Callable[[str], bool]) -> dict:
     return {"at_d": at_d.value, "as_d_grows": grows.value, "text": text, "cells": cells}
 
 
+def edges_text(edges: list[list[int]] | tuple[tuple[int, int], ...]) -> str:
+    """A graph's edges as the --edges option writes them: 0-1,1-2,..."""
+    return ",".join(f"{int(i)}-{int(j)}" for i, j in edges)
+
+
 def fmt_sensitivity(s: dict) -> str:
     if s["well_posed"]:
         return f"{s['s']:.3g}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -29,6 +29,13 @@ class Context:
     # for structured (block ⊕ scalar) and for dense exact X matrices; 0 = the default of verify
     limit_d_max: int = 0
     limit_dense_d_max: int = 0
+    # progress inside a long claim (one call per graph of an exhaustive graph search): what, done, total
+    tick: Callable[[str, int, int], None] | None = field(default=None, repr=False, compare=False)
+
+    def progress(self, what: str, done: int, total: int) -> None:
+        """Report progress inside a claim (a no-op unless the caller asked for it)."""
+        if self.tick is not None:
+            self.tick(what, done, total)
 
     def grid(self, level: str, objective: str) -> tuple[int, ...]:
         """The dimensions at which a level checks a growth claim of ``objective``: the sampled grid,

@@ -10,6 +10,7 @@ that no printed id covers. This module runs them (:func:`run_claims`).
 from __future__ import annotations
 
 import traceback
+from dataclasses import replace
 from typing import Callable, Iterable, Sequence
 
 from ..errors import require
@@ -58,8 +59,17 @@ def run_replicate(ctx: Context, ids: Iterable[str] | None, replicate: int,
 
 def aggregate_replicates(ctx: Context, ids: Iterable[str] | None,
                          per_replicate: Sequence[dict[str, LevelResult]]) -> dict[str, LevelResult]:
-    """Each claim's sampled LevelResult from its replicates, in replicate order (``theory.stats``)."""
-    return {c.id: aggregate([rep[c.id] for rep in per_replicate], ctx.stats) for c in _select(ids)}
+    """Each claim's sampled LevelResult from its replicates, in replicate order (``theory.stats``);
+    a claim over many graphs keeps saying over which (``graph_set``, the same in every replicate)."""
+    out = {}
+    for c in _select(ids):
+        res = aggregate([rep[c.id] for rep in per_replicate], ctx.stats)
+        graph_set = per_replicate[0][c.id].numbers.get("graph_set") if per_replicate else None
+        if graph_set is not None:
+            res = replace(res, summary=f"{res.summary}; taken {graph_set['text']}",
+                          numbers={**res.numbers, "graph_set": graph_set})
+        out[c.id] = res
+    return out
 
 
 def run_claims(ctx: Context, ids: Iterable[str] | None = None,

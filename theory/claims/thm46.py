@@ -10,7 +10,7 @@ from ..stats import Decision
 from ..verdict import LevelResult, Verdict, combine
 from . import limits, printed_level
 from .base import claim
-from .cells import identification_of, interval, read_cells, sens
+from .cells import edges_text, identification_of, interval, read_cells, sens
 from .common import S_TOL, compare_intervals
 from .context import Context
 
@@ -38,7 +38,8 @@ def thm46_level(ctx: Context, level: str) -> LevelResult:
         for cs in by_set:
             fed = sens(an, level, method, "fl", cs)
             res = []
-            for t in tops:
+            for i, t in enumerate(tops):
+                ctx.progress(f"thm4.6 {level} {method}/{cs}", i, len(tops))
                 dec = sens(an, level, method, "decl", cs, topology=t)
                 v = compare_intervals(dec.low, dec.high, fed.low, fed.high, strict=False)
                 ident = identification_of(an, level, [(method, "decl", t), (method, "fl", None)])
@@ -65,16 +66,20 @@ def thm46_level(ctx: Context, level: str) -> LevelResult:
             rows[f"{method}/{cs}"] = {"graphs": res, "complete_equals_fl": eq}
     verdicts = {cs: combine(vs) for cs, vs in by_set.items()}
     v = verdicts["[c]"]
-    summary = f"over [c]: {v.value}; over [N]: {verdicts['[N]'].value}"
+    graph_set = an.graph_set(with_run_graph=True)
+    summary = f"over [c]: {v.value}; over [N]: {verdicts['[N]'].value}; taken {graph_set['text']}"
     if counter:
         cs, ce = next(iter(counter.items()))
-        summary += f"; counterexample ({cs}, {ce['method']}): {ce['graph']} with s_Dec < s_Fed by {-ce['margin']:.3g}"
-    numbers = {"by_coordinates": {k: x.value for k, x in verdicts.items()}, "cells": rows, "counterexamples": counter}
+        summary += (f"; counterexample ({cs}, {ce['method']}): {ce['graph']} (edges {edges_text(ce['edges'])}) "
+                    f"with s_Dec < s_Fed by {-ce['margin']:.3g}")
+    numbers = {"by_coordinates": {k: x.value for k, x in verdicts.items()}, "cells": rows, "counterexamples": counter,
+               "graph_set": graph_set}
     if level == "exact":
         cells = {}
         for method in ("MIM", "CL1", "CL2"):
             for cs in by_set:
-                for t in tops:
+                for i, t in enumerate(tops):
+                    ctx.progress(f"thm4.6 as d grows {method}/{cs}", i, len(tops))
                     def margin(a: Analysis, method: str = method, cs: str = cs, t: Topology = t) -> limits.Margin:
                         dec, fed = sens(a, "exact", method, "decl", cs, topology=t), sens(a, "exact", method, "fl", cs)
                         return (dec.low - fed.high, dec.high - fed.low)
