@@ -434,8 +434,11 @@ class BatchedClients:
                     align = tr.is_mar and applied[i] > 0 and (pool.global_encoder or pools[i] is not None)
                     z_rows = 0 if not align or pool.global_encoder else min(tr.zbar_size, pools[i].shape[0])  # type: ignore[union-attr]
                     groups.setdefault((int(pos.numel()), align, z_rows), []).append(_Job(i, c, epoch, s, pos))
+            cap = getattr(pool, "batch_cap", 0)
             for (_, align, _), jobs in groups.items():
-                self._step(stack, starts, jobs, rnd, align, applied, pools, history)
+                size = cap if cap > 0 else len(jobs)  # federation.batched_max_clients
+                for first in range(0, len(jobs), size):
+                    self._step(stack, starts, jobs[first : first + size], rnd, align, applied, pools, history)
         trained = list(stack.unbind(0))
         for i, c in enumerate(clients):
             result = LocalResult(len(plans[i]), self._mean_metrics(history[i], applied[i]))

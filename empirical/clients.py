@@ -464,9 +464,11 @@ class ClientPool:
         bank_size: int,
         global_encoder: bool,
         batched: bool = False,
+        batch_cap: int = 0,
     ) -> None:
         self.trainer = trainer
         self.batched = batched  # train a round's clients with empirical.batched.train_clients_batched
+        self.batch_cap = batch_cap  # at most this many clients per vmapped call (0: no cap)
         self.persist_optimizer = persist_optimizer
         self.saved_optim: dict[int, dict[str, Tensor]] = {}
         self.gamma = gamma

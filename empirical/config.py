@@ -212,7 +212,10 @@ class FederationConfig:
     20 clients, 1 local epoch, 25 rounds. batched_clients: train a process' clients of a round
     as one vmapped computation (:mod:`empirical.batched`; the same draws and, to float32
     summation order, the same numbers as the default one-after-another loop; MAR with
-    ``method.mar_representation = "projector"`` is not supported batched).
+    ``method.mar_representation = "projector"`` is not supported batched). batched_max_clients:
+    at most this many clients in one vmapped call (0: no cap; the memory of a call grows with the
+    number of clients in it, e.g. on a GPU with many clients of a large model); larger groups are
+    cut into consecutive chunks, each client's numbers unchanged to float32 summation order.
     """
 
     framework: Literal["fl", "decl"] = "fl"
@@ -220,11 +223,13 @@ class FederationConfig:
     local_epochs: int = 2
     client_fraction: float = 0.05
     batched_clients: bool = False
+    batched_max_clients: int = 0
 
     def check(self) -> None:
         _int("federation.rounds", self.rounds, 1)
         _int("federation.local_epochs", self.local_epochs, 1)
         require(isinstance(self.batched_clients, bool), "federation.batched_clients", "true or false", self.batched_clients)
+        _int("federation.batched_max_clients", self.batched_max_clients, 0)
         require(0.0 < self.client_fraction <= 1.0, "federation.client_fraction", "in (0, 1]", self.client_fraction)
         if self.framework == "decl":
             require(

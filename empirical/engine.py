@@ -375,6 +375,7 @@ def build(cfg: ExperimentConfig, dist: DistContext | None = None) -> Experiment:
         bank_size=cfg.method.bank_size,
         global_encoder=global_encoder,
         batched=fed.batched_clients,
+        batch_cap=fed.batched_max_clients,
     )
     initial = state.read()
     algorithm: FedAvg | Gossip

@@ -197,6 +197,24 @@ def test_unequal_clients_group_by_batch_shape() -> None:
     compare_rounds(seq, bat)
 
 
+def test_batch_cap_cuts_groups_into_chunks_with_the_same_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """federation.batched_max_clients = 3 on 4 clients (MAR on a ResNet, all clients every round):
+    no vmapped call holds more than 3 clients, and the run equals the sequential loop as the
+    uncapped one does."""
+    over = {"method__name": "mar", "model__arch": "resnet18", "model__resnet_width": 4, "federation__client_fraction": 1.0}
+    seq = engine.build(tiny(federation__rounds=2, federation__batched_clients=False, **over))
+    capped = engine.build(tiny(federation__rounds=2, federation__batched_clients=True, federation__batched_max_clients=3,
+                               **over))
+    sizes: list[int] = []
+    real = batched.BatchedClients._step
+    monkeypatch.setattr(batched.BatchedClients, "_step", lambda self, stack, starts, jobs, *a: (sizes.append(len(jobs)),
+                                                                                              real(self, stack, starts, jobs, *a)))
+    compare_rounds(seq, capped)
+    assert max(sizes) == 3 and 1 in sizes  # 4 clients of one shape: a chunk of 3, then 1
+    with pytest.raises(ParameterError, match="batched_max_clients"):
+        tiny(federation__batched_max_clients=-1)
+
+
 @pytest.mark.parametrize("method", ["mae", "simsiam"])
 def test_persisted_optimizer_state_is_interchangeable(method: str) -> None:
     """optim.client_state = "persist": the saved per-client states (AdamW moments and step,
