@@ -80,7 +80,8 @@ def _monotone_verdict(series: list[dict]) -> tuple[Verdict, str]:
                                f"|Ā|={b['mean_connectivity']:.3g})")
     span = f"|Ā|={pts[0]['mean_connectivity']:.3g} to {pts[-1]['mean_connectivity']:.3g}"
     if drop <= S_TOL:
-        return Verdict.FAILS, f"s does not decrease (change {-drop:.3g} from {span})"
+        change = -drop if abs(drop) > S_TOL else 0.0  # within S_TOL: no change (and no "-0")
+        return Verdict.FAILS, f"s does not decrease (change {change:+.3g} from {span}; a decrease needs > {S_TOL:g})"
     return Verdict.HOLDS, f"s falls by {drop:.3g} from {span}"
 
 
