@@ -426,6 +426,7 @@ class BatchedClients:
             plans.append(plan)
         history: list[list[tuple[list[str], Tensor]]] = [[] for _ in clients]  # per client: (keys, values) per step
         tr.method.train()
+        cap = pool.batch_cap  # federation.batched_max_clients (0: no cap)
         for j in range(max(len(p) for p in plans)):
             groups: dict[tuple[int, bool, int], list[_Job]] = {}
             for i, c in enumerate(clients):
@@ -434,9 +435,8 @@ class BatchedClients:
                     align = tr.is_mar and applied[i] > 0 and (pool.global_encoder or pools[i] is not None)
                     z_rows = 0 if not align or pool.global_encoder else min(tr.zbar_size, pools[i].shape[0])  # type: ignore[union-attr]
                     groups.setdefault((int(pos.numel()), align, z_rows), []).append(_Job(i, c, epoch, s, pos))
-            cap = getattr(pool, "batch_cap", 0)
             for (_, align, _), jobs in groups.items():
-                size = cap if cap > 0 else len(jobs)  # federation.batched_max_clients
+                size = cap if cap > 0 else len(jobs)
                 for first in range(0, len(jobs), size):
                     self._step(stack, starts, jobs[first : first + size], rnd, align, applied, pools, history)
         trained = list(stack.unbind(0))

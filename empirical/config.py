@@ -819,7 +819,9 @@ def _build_presets() -> dict[str, Preset]:
         # below the untrained encoder); 10 clients with batch 16: MAE 0.694; 5 clients: MAE
         # 0.780; 10 clients, all 8,000 digits at 14 px (data.resize=14): MAE 0.729, SimSiam
         # 0.660; 5 clients at 14 px: MAE 0.698, SimSiam 0.638. Hence 5 clients at 28 px, the
-        # only setting within budget that beat the untrained encoder; on 5 nodes the sparsest
+        # only setting within budget whose single run scored above the untrained encoder (by 2
+        # points, inside the ±3-point noise of one run measured later, docs/empirical.md: a
+        # sizing choice, not evidence that it learns); on 5 nodes the sparsest
         # graph (|Ā| = 3, a ring) and the complete graph (|Ā| = 5) are close in connectivity.
         smoke={
             "data.name": "mnist",

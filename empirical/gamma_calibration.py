@@ -20,7 +20,8 @@ cannot drift from the loss it calibrates.
 Uncertainty: ``--replicates R`` repeats the procedure with ``run.seed`` and ``data.seed`` + r (as
 ``empirical.run --replicates`` does) and gives log10 ρ as mean ± SE with its 95 % t interval. The
 rule's γ_max is DECIDED only when that interval stays within one rounding cell (k - ½, k + ½) of
-log10 ρ; otherwise the output says INCONCLUSIVE and names the two candidate values. Prints JSON.
+log10 ρ; otherwise the output says INCONCLUSIVE and names the two candidate values. Prints JSON:
+``rule`` (from all replicates) and ``replicates`` (each one's norms, ρ and single-draw γ_max).
 """
 
 from __future__ import annotations
@@ -155,10 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for i, cfg in enumerate(reps.values()):
             per_rep.append(gradient_ratio(cfg, args.batches))
             print(f"replicate {i + 1}/{len(reps)}: ρ = {per_rep[-1]['ratio']:.4g}", file=sys.stderr, flush=True)
-        out = {"preset": args.preset, "run": args.run, "scale": args.scale, **per_rep[0],
-               "rule": rule_over_replicates([r["ratio"] for r in per_rep])}
-        if len(per_rep) > 1:
-            out["replicates"] = per_rep
+        # one rule from all replicates; each replicate's own measurement (and its single-draw
+        # gamma_max_rule) only in the list, so no top-level γ_max can contradict the rule's
+        out = {"preset": args.preset, "run": args.run, "scale": args.scale,
+               "rule": rule_over_replicates([r["ratio"] for r in per_rep]), "replicates": per_rep}
         print(json.dumps(out, indent=2))
     except ParameterError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -453,8 +453,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         require(bool(rows), "folder", "a folder holding at least one finished run (summary.json)", str(folder))
         replicated = any(r["replicate"] is not None for r in rows)
         others = {rep: load_runs(rep) for rep in args.replicate}
-        for where, its_rows in [(str(folder), rows), *others.items()] if others else []:
-            _require_single_replicate(its_rows, where)
+        if others:
+            for where, its_rows in [(str(folder), rows), *others.items()]:
+                _require_single_replicate(its_rows, where)
         analysis = None
         if replicated:
             base_cdr: dict[int, float] = {}

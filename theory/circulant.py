@@ -812,28 +812,28 @@ class CirculantLowRank:
         return 2.0 * half_width * f.imag
 
 
+def _resolvent_image(x: "CirculantLowRank", phi: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """R Q c: the secular solution's coefficients ``cols`` (2K,) mapped through Q = [P_K, H P_K]
+    and the circulant resolvent of symbol ``phi`` (d,)."""
+    b = x.basis
+    pad_p = np.zeros(b.d)
+    pad_p[: b.k] = cols[: b.k]
+    pad_h = np.zeros(b.d)
+    pad_h[: b.k] = cols[b.k:]
+    qv = pad_p + b.apply_h(pad_h)
+    return np.fft.irfft(np.fft.rfft(qv) * phi, n=b.d)
+
+
 def _pole_vector(x: "CirculantLowRank", phi: np.ndarray, cols: np.ndarray, ua: np.ndarray) -> Callable[[], np.ndarray]:
     def build() -> np.ndarray:
-        b = x.basis
-        pad_p = np.zeros(b.d)
-        pad_p[: b.k] = cols[: b.k]
-        pad_h = np.zeros(b.d)
-        pad_h[: b.k] = cols[b.k:]
-        qv = pad_p + b.apply_h(pad_h)
-        v = ua - np.fft.irfft(np.fft.rfft(qv) * phi, n=b.d)
+        v = ua - _resolvent_image(x, phi, cols)
         return v / np.linalg.norm(v)
     return build
 
 
 def _full_vector(x: CirculantLowRank, phi: np.ndarray, cols: np.ndarray) -> Callable[[], np.ndarray]:
     def build() -> np.ndarray:
-        b = x.basis
-        pad_p = np.zeros(b.d)
-        pad_p[: b.k] = cols[: b.k]
-        pad_h = np.zeros(b.d)
-        pad_h[: b.k] = cols[b.k:]
-        qv = pad_p + b.apply_h(pad_h)
-        v = np.fft.irfft(np.fft.rfft(qv) * phi, n=b.d)
+        v = _resolvent_image(x, phi, cols)
         return v / np.linalg.norm(v)
     return build
 
